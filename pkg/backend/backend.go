@@ -1,0 +1,147 @@
+// Package backend chooses the GoMLX compute backend that runs difflab's graphs, in
+// one place, so that the CLI, notebooks, tests and benchmarks agree.
+//
+// The rule (see New):
+//
+//  1. $GOMLX_BACKEND, when set, is honoured: "go", "go:OPTIONS", "xla:PLUGIN",
+//     or "xla:/absolute/path/to/pjrt_c_api_plugin.so". A bare "go" gets the
+//     options in GoDefaultConfig.
+//  2. Otherwise XLA is used when a PJRT plugin is installed locally (found in
+//     $PJRT_PLUGIN_LIBRARY_PATH or the standard places); nothing is downloaded.
+//  3. Otherwise the pure-Go backend runs.
+//
+// New reports its choice and the reason in one line, so a user always knows which
+// backend produced a number.
+package backend
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend" // registers "go"
+	"github.com/gomlx/go-xla/compute/xla"  // registers "xla"
+	"github.com/gomlx/gomlx/support/exceptions"
+)
+
+// GoDefaultConfig is the configuration used for the pure-Go backend when none is
+// given. parallelism=-1 runs each op's work on the caller's goroutines: the default
+// worker pool deadlocks on 2-core machines in GoMLX v0.28.1, and -1 was also the
+// fastest setting measured there.
+const GoDefaultConfig = "go:parallelism=-1"
+
+// EnvVar is the environment variable that selects the backend ("GOMLX_BACKEND").
+const EnvVar = compute.ConfigEnvVar
+
+func init() {
+	// Never download a PJRT plugin at run time: difflab must work offline and
+	// must not hang on a network call. Users install plugins themselves.
+	xla.EnableAutoInstall(false)
+}
+
+// Choice is the backend chosen by Select, before it is created.
+type Choice struct {
+	// Config is the configuration string passed to compute.NewWithConfig.
+	Config string
+	// Reason says in words why this backend was chosen.
+	Reason string
+}
+
+// Select decides which backend to use from the environment, without creating it.
+// env is the value of $GOMLX_BACKEND ("" when unset); plugins lists the locally
+// installed PJRT plugins.
+func Select(env string, plugins []string) Choice {
+	env = strings.TrimSpace(env)
+	switch {
+	case env == "go":
+		return Choice{GoDefaultConfig, "GOMLX_BACKEND=go"}
+	case env != "":
+		return Choice{env, "GOMLX_BACKEND=" + env}
+	case len(plugins) > 0:
+		return Choice{"xla:" + plugins[0], "PJRT plugin " + plugins[0] + " found"}
+	default:
+		return Choice{GoDefaultConfig, "no PJRT plugin found; using the pure-Go backend"}
+	}
+}
+
+var (
+	mu      sync.Mutex
+	cached  compute.Backend
+	choice  Choice
+	errOnce error
+)
+
+// Notice is where New writes its one-line report. Set it to io.Discard to silence it.
+var Notice io.Writer = os.Stderr
+
+// New returns the process's backend, creating it on the first call (later calls
+// return the same one). It writes one line to Notice naming the backend and why it
+// was chosen. When $GOMLX_BACKEND names XLA and the plugin cannot be loaded, it falls
+// back to the pure-Go backend and says so; an unknown backend name is an error.
+func New() (compute.Backend, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if cached != nil || errOnce != nil {
+		return cached, errOnce
+	}
+	env := os.Getenv(EnvVar)
+	var plugins []string
+	if env == "" {
+		plugins = xla.GetAvailablePlugins()
+	}
+	choice = Select(env, plugins)
+	b, err := create(choice.Config)
+	if err != nil && strings.HasPrefix(choice.Config, "xla") {
+		fmt.Fprintf(Notice, "difflab: backend %q failed (%v); falling back to the pure-Go backend\n", choice.Config, firstLine(err))
+		choice = Choice{GoDefaultConfig, "fallback after " + choice.Reason}
+		b, err = create(choice.Config)
+	}
+	if err != nil {
+		errOnce = fmt.Errorf("backend %q (%s): %w; set GOMLX_BACKEND to one of: %s", choice.Config, choice.Reason, err, strings.Join(compute.List(), ", "))
+		return nil, errOnce
+	}
+	cached = b
+	fmt.Fprintf(Notice, "difflab: backend %s (%s)\n", b.Name(), choice.Reason)
+	return cached, nil
+}
+
+// MustNew is New for programs that cannot go on without a backend; it panics on error.
+func MustNew() compute.Backend {
+	b, err := New()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Description is "NAME (CONFIG)" of the backend New chose, for recording with runs.
+// It is empty before New succeeds.
+func Description() string {
+	mu.Lock()
+	defer mu.Unlock()
+	if cached == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s (%s)", cached.Name(), choice.Config)
+}
+
+// create builds a backend, turning a panic in the constructor into an error.
+func create(config string) (compute.Backend, error) {
+	var b compute.Backend
+	var err error
+	if perr := exceptions.TryCatch[error](func() { b, err = compute.NewWithConfig(config) }); perr != nil {
+		return nil, perr
+	}
+	return b, err
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
