@@ -1,0 +1,460 @@
+package diffusion
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
+)
+
+// SamplerKind names a reverse-process sampler. The list is append-only.
+type SamplerKind string
+
+const (
+	// DDIM is Song et al. (2021) eq. (12) over a spaced sequence of S timesteps, with
+	// sigma set by Eta through eq. (16). Eta = 0 is deterministic.
+	DDIM SamplerKind = "ddim"
+	// DDPM is ancestral sampling (Ho et al. 2020, Algorithm 2) over all T steps, with
+	// the variance chosen by SamplerConfig.Variance.
+	DDPM SamplerKind = "ddpm"
+	// DDPMStrided is ancestral sampling of the respaced process over S timesteps: the
+	// DDIM paper's sigma-hat row of Table 1 with Variance = FixedLarge,
+	// sigma-hat_t = sqrt(1 - abar_t / abar_prev).
+	DDPMStrided SamplerKind = "ddpm-strided"
+)
+
+// SamplerKinds lists every sampler kind.
+var SamplerKinds = []SamplerKind{DDIM, DDPM, DDPMStrided}
+
+// ParseSamplerKind returns the sampler named s, or an error listing the allowed names.
+func ParseSamplerKind(s string) (SamplerKind, error) {
+	for _, k := range SamplerKinds {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("unknown sampler %q, want one of %s", s, joinKinds(SamplerKinds))
+}
+
+// Variance names the reverse-process variance of the DDPM samplers (Ho et al. 2020, section 3.2).
+type Variance string
+
+const (
+	// FixedSmall is sigma_t^2 = beta-tilde_t = beta_t (1 - abar_prev) / (1 - abar_t),
+	// the posterior variance: optimal when x_0 is a single point.
+	FixedSmall Variance = "fixed-small"
+	// FixedLarge is sigma_t^2 = beta_t: optimal when x_0 ~ N(0, I).
+	FixedLarge Variance = "fixed-large"
+)
+
+// Variances lists every variance choice.
+var Variances = []Variance{FixedSmall, FixedLarge}
+
+// ParseVariance returns the variance named s, or an error listing the allowed names.
+func ParseVariance(s string) (Variance, error) {
+	for _, v := range Variances {
+		if string(v) == s {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("unknown variance %q, want one of %s", s, joinKinds(Variances))
+}
+
+// SamplerConfig chooses a sampler and its settings.
+type SamplerConfig struct {
+	// Kind of sampler. Required.
+	Kind SamplerKind `json:"sampler" toml:"sampler"`
+	// Steps is S, the number of denoising steps, 1 <= S <= T. DDPM ignores it and
+	// runs all T steps (0 or T are accepted).
+	Steps int `json:"steps" toml:"steps"`
+	// Spacing picks the S timesteps. Default Leading (the DDIM paper's "uniform").
+	Spacing Spacing `json:"spacing,omitempty" toml:"spacing"`
+	// Eta scales DDIM's noise (eq. 16): 0 is deterministic DDIM, 1 has the DDPM
+	// posterior variance. Eta >= 0. Only DDIM reads it.
+	Eta float64 `json:"eta" toml:"eta"`
+	// Variance of DDPM and DDPMStrided. Default FixedSmall for DDPM (as diffusers'
+	// DDPMScheduler) and FixedLarge for DDPMStrided (the DDIM paper's sigma-hat).
+	Variance Variance `json:"variance,omitempty" toml:"variance"`
+	// ClipX0, when > 0, clips x0_hat to [-ClipX0, ClipX0] at every step and re-derives
+	// eps_hat from the clipped x0_hat. 0 turns clipping off. Images in [-1, 1] use 1.
+	ClipX0 float64 `json:"clip_x0,omitempty" toml:"clip_x0"`
+}
+
+// withDefaults fills the zero fields of c for a schedule of T steps.
+func (c SamplerConfig) withDefaults(T int) SamplerConfig {
+	if c.Spacing == "" {
+		c.Spacing = Leading
+	}
+	if c.Kind == DDPM {
+		c.Steps = T
+	}
+	if c.Variance == "" {
+		if c.Kind == DDPMStrided {
+			c.Variance = FixedLarge
+		} else {
+			c.Variance = FixedSmall
+		}
+	}
+	return c
+}
+
+// Validate checks c against a schedule of T steps. The error names the field, the
+// bad value and what is allowed.
+func (c SamplerConfig) Validate(T int) error {
+	if _, err := ParseSamplerKind(string(c.Kind)); err != nil {
+		return fmt.Errorf("sampler: %w", err)
+	}
+	if c.Kind == DDPM && c.Steps != 0 && c.Steps != T {
+		return fmt.Errorf("sampler: steps = %d, but ddpm runs all T = %d steps; use ddpm-strided or ddim for fewer", c.Steps, T)
+	}
+	c = c.withDefaults(T)
+	if c.Steps < 1 || c.Steps > T {
+		return fmt.Errorf("sampler: steps = %d, want 1 <= steps <= T = %d", c.Steps, T)
+	}
+	if _, err := ParseSpacing(string(c.Spacing)); err != nil {
+		return fmt.Errorf("sampler: %w", err)
+	}
+	if !(c.Eta >= 0) || math.IsInf(c.Eta, 0) {
+		return fmt.Errorf("sampler: eta = %v, want a finite eta >= 0", c.Eta)
+	}
+	if _, err := ParseVariance(string(c.Variance)); err != nil {
+		return fmt.Errorf("sampler: %w", err)
+	}
+	if !(c.ClipX0 >= 0) || math.IsInf(c.ClipX0, 0) {
+		return fmt.Errorf("sampler: clip_x0 = %v, want 0 (off) or a finite value > 0", c.ClipX0)
+	}
+	if _, err := Timesteps(c.Spacing, T, c.Steps); err != nil {
+		return fmt.Errorf("sampler: %w", err)
+	}
+	return nil
+}
+
+// StepCoefs are the scalars of one reverse step from timestep t to the previous
+// timestep of the sequence (prev), in the notation of Song et al. (2021):
+//
+//	x_prev = X0 x0_hat + Eps eps_hat + Xt x_t + Sigma z,   z ~ N(0, I)
+//
+// with a_t = abar_t and a_prev = abar_prev (1 after the last step).
+//
+// DDIM, eq. (12) and (16):
+//
+//	Sigma = eta sqrt((1 - a_prev)/(1 - a_t)) sqrt(1 - a_t/a_prev)
+//	X0 = sqrt(a_prev),  Eps = sqrt(1 - a_prev - Sigma^2),  Xt = 0
+//
+// DDPM on the (re)spaced process, with beta' = 1 - a_t/a_prev (beta_t when prev = t-1),
+// the posterior mean of Ho et al. eq. (7) and the variance of Variance:
+//
+//	X0 = sqrt(a_prev) beta' / (1 - a_t),  Xt = sqrt(1 - beta') (1 - a_prev) / (1 - a_t),  Eps = 0
+//	Sigma^2 = beta' (fixed-large) or beta' (1 - a_prev)/(1 - a_t) (fixed-small)
+//
+// and no noise is added at the last step (Algorithm 2: z = 0 when t = 1).
+type StepCoefs struct {
+	T, Prev              int     // timestep and the previous one (-1 after the last)
+	AbarT, AbarPrev      float64 // abar_t and abar_prev
+	X0, Eps, Xt, Sigma   float64
+	SqrtAbar, SqrtOneMin float64 // sqrt(abar_t) and sqrt(1 - abar_t), to convert the model's output
+}
+
+// DDIMSigma is eq. (16) of Song et al. (2021):
+//
+//	sigma = eta sqrt((1 - a_prev)/(1 - a_t)) sqrt(1 - a_t/a_prev)
+func DDIMSigma(eta, abarT, abarPrev float64) float64 {
+	return eta * math.Sqrt((1-abarPrev)/(1-abarT)) * math.Sqrt(1-abarT/abarPrev)
+}
+
+// Coefs returns the coefficients of the reverse step from t to prev (prev = -1 for
+// the step that ends at x_0) for sampler configuration c. c must be valid.
+// For eta > 1 the DDIM noise can exceed 1 - a_prev; Eps is then clamped at 0.
+func (s *Schedule) Coefs(c SamplerConfig, t, prev int) StepCoefs {
+	c = c.withDefaults(s.T())
+	at := s.AlphasCumprod[t]
+	ap := 1.0
+	if prev >= 0 {
+		ap = s.AlphasCumprod[prev]
+	}
+	k := StepCoefs{T: t, Prev: prev, AbarT: at, AbarPrev: ap, SqrtAbar: math.Sqrt(at), SqrtOneMin: math.Sqrt(1 - at)}
+	switch c.Kind {
+	case DDIM:
+		k.Sigma = DDIMSigma(c.Eta, at, ap)
+		k.X0 = math.Sqrt(ap)
+		k.Eps = math.Sqrt(math.Max(0, 1-ap-k.Sigma*k.Sigma))
+	case DDPM, DDPMStrided:
+		b := 1 - at/ap
+		k.X0 = math.Sqrt(ap) * b / (1 - at)
+		k.Xt = math.Sqrt(1-b) * (1 - ap) / (1 - at)
+		if prev >= 0 {
+			if c.Variance == FixedLarge {
+				k.Sigma = math.Sqrt(b)
+			} else {
+				k.Sigma = math.Sqrt(b * (1 - ap) / (1 - at))
+			}
+		}
+	default:
+		panic(fmt.Sprintf("diffusion: unknown sampler %q", c.Kind))
+	}
+	return k
+}
+
+// NoiseSource gives the standard normal noise that a sampler consumes: x_T first,
+// then one z per stochastic step, each filled in order. Tests feed fixed sequences.
+type NoiseSource interface {
+	// Fill writes independent N(0, 1) draws into dst.
+	Fill(dst []float64)
+}
+
+// PCGNoise is a NoiseSource over math/rand/v2's PCG generator, so that a seed fixes
+// every number a sampler draws, on every backend.
+type PCGNoise struct{ rng *rand.Rand }
+
+// NewPCGNoise returns a noise source seeded with seed.
+func NewPCGNoise(seed uint64) *PCGNoise {
+	return &PCGNoise{rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+}
+
+// Fill implements NoiseSource.
+func (p *PCGNoise) Fill(dst []float64) {
+	for i := range dst {
+		dst[i] = p.rng.NormFloat64()
+	}
+}
+
+// Sampler runs the reverse process of a Schedule with a Denoiser. It owns no
+// weights: the denoiser's Store is read at every step, so a sampler can be reused
+// while the weights change. It is not safe for concurrent use.
+type Sampler struct {
+	Backend  compute.Backend
+	Schedule *Schedule
+	Denoiser Denoiser
+	Config   SamplerConfig
+	// DType of the computation: dtypes.Float32 (default) or dtypes.Float64.
+	DType dtypes.DType
+
+	stepExec, invExec *model.Exec
+}
+
+// NewSampler validates c against s and returns a sampler. The graph is compiled at
+// the first call, for the batch shape it is given.
+func NewSampler(b compute.Backend, s *Schedule, d Denoiser, c SamplerConfig) (*Sampler, error) {
+	if err := c.Validate(s.T()); err != nil {
+		return nil, err
+	}
+	if _, err := ParsePrediction(string(d.Prediction)); err != nil {
+		return nil, fmt.Errorf("denoiser: %w", err)
+	}
+	if d.Fn == nil {
+		return nil, fmt.Errorf("denoiser: Fn is nil")
+	}
+	return &Sampler{Backend: b, Schedule: s, Denoiser: d, Config: c.withDefaults(s.T()), DType: dtypes.Float32}, nil
+}
+
+// Timesteps is the sampler's increasing sequence of timesteps; sampling visits it backwards.
+func (sm *Sampler) Timesteps() []int {
+	ts, err := Timesteps(sm.Config.Spacing, sm.Schedule.T(), sm.Config.Steps)
+	if err != nil {
+		panic(err) // validated in NewSampler
+	}
+	return ts
+}
+
+// SampleOptions tune one call of Sample.
+type SampleOptions struct {
+	// Trajectory, when true, records x_t and x0_hat after every step.
+	Trajectory bool
+	// Progress, when set, is called after every step with the steps done and the total.
+	Progress func(done, total int)
+}
+
+// SampleResult is the outcome of Sample.
+type SampleResult struct {
+	// X0 is the final sample, shape [B, ...] of x_T, in float64.
+	X0 []float64
+	// Shape of a batch, as x_T's.
+	Shape []int
+	// Timesteps visited, in the order visited (decreasing).
+	Timesteps []int
+	// XT[i] is the state after step i (x at Timesteps[i+1], then x_0), and X0Hat[i]
+	// the prediction of x_0 made at step i; both only with SampleOptions.Trajectory.
+	XT, X0Hat [][]float64
+}
+
+// Sample runs the reverse process from x_T = xT (flat, row-major, of the given shape
+// [B, ...]) down to x_0. When xT is nil, x_T is drawn from noise first. Noise for
+// the stochastic steps comes from noise in step order, so the same noise source state
+// gives the same samples. Errors from the backend are returned, not panicked.
+func (sm *Sampler) Sample(shape []int, xT []float64, noise NoiseSource, opts SampleOptions) (res *SampleResult, err error) {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if len(shape) < 2 || n == 0 {
+		return nil, fmt.Errorf("sample: shape %v, want [B, ...] with B >= 1 and at least one feature", shape)
+	}
+	x := make([]float64, n)
+	if xT == nil {
+		noise.Fill(x)
+	} else {
+		if len(xT) != n {
+			return nil, fmt.Errorf("sample: x_T has %d values, want %d for shape %v", len(xT), n, shape)
+		}
+		copy(x, xT)
+	}
+	ts := sm.Timesteps()
+	res = &SampleResult{Shape: append([]int(nil), shape...)}
+	z := make([]float64, n)
+	err = exceptions.TryCatch[error](func() {
+		if sm.stepExec == nil {
+			sm.stepExec = sm.newStepExec(false)
+		}
+		xt := sm.tensor(x, shape)
+		for i := len(ts) - 1; i >= 0; i-- {
+			prev := -1
+			if i > 0 {
+				prev = ts[i-1]
+			}
+			k := sm.Schedule.Coefs(sm.Config, ts[i], prev)
+			if k.Sigma > 0 {
+				noise.Fill(z)
+			} else {
+				clear(z)
+			}
+			out := sm.stepExec.MustExec(xt, sm.tensor(z, shape), tensors.FromValue(int32(k.T)), sm.coefTensor(k))
+			xt.FinalizeAll()
+			xt = out[0]
+			res.Timesteps = append(res.Timesteps, k.T)
+			if opts.Trajectory {
+				res.XT = append(res.XT, toFloat64(xt))
+				res.X0Hat = append(res.X0Hat, toFloat64(out[1]))
+			}
+			out[1].FinalizeAll()
+			if opts.Progress != nil {
+				opts.Progress(len(ts)-i, len(ts))
+			}
+		}
+		res.X0 = toFloat64(xt)
+		xt.FinalizeAll()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Invert runs deterministic DDIM (eta = 0) forwards, from data x_0 up to the last
+// timestep of the sequence (Song et al. 2021, section 4.3 and 5.4): with a_cur the
+// current abar (1 for the data) and, for each t in the sequence in increasing order,
+//
+//	eps_hat = model(x, t),  x0_hat = (x - sqrt(1 - a_cur) eps_hat) / sqrt(a_cur)
+//	x      <- sqrt(abar_t) x0_hat + sqrt(1 - abar_t) eps_hat,  a_cur <- abar_t
+//
+// It reads only the sampler's timesteps (Kind and Eta are ignored). Sampling the
+// result with DDIM eta = 0 over the same timesteps reconstructs x0, with an error
+// that shrinks as the number of steps grows.
+func (sm *Sampler) Invert(shape []int, x0 []float64) (xT []float64, err error) {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if len(shape) < 2 || len(x0) != n || n == 0 {
+		return nil, fmt.Errorf("invert: %d values for shape %v", len(x0), shape)
+	}
+	err = exceptions.TryCatch[error](func() {
+		if sm.invExec == nil {
+			sm.invExec = sm.newStepExec(true)
+		}
+		x := sm.tensor(x0, shape)
+		z := sm.tensor(make([]float64, n), shape)
+		aCur := 1.0
+		for _, t := range sm.Timesteps() {
+			at := sm.Schedule.AlphasCumprod[t]
+			k := StepCoefs{T: t, AbarT: at, AbarPrev: aCur, X0: math.Sqrt(at), Eps: math.Sqrt(1 - at),
+				SqrtAbar: math.Sqrt(at), SqrtOneMin: math.Sqrt(1 - at)}
+			out := sm.invExec.MustExec(x, z, tensors.FromValue(int32(t)), sm.coefTensor(k))
+			x.FinalizeAll()
+			out[1].FinalizeAll()
+			x = out[0]
+			aCur = at
+		}
+		xT = toFloat64(x)
+		x.FinalizeAll()
+	})
+	return xT, err
+}
+
+// coefTensor packs the step's scalars for the step graph:
+// [X0, Eps, Xt, Sigma, sqrt(abar_t), sqrt(1 - abar_t), sqrt(a_cur), sqrt(1 - a_cur)].
+// a_cur is AbarPrev for the inversion graph and unused by the sampling graph.
+func (sm *Sampler) coefTensor(k StepCoefs) *tensors.Tensor {
+	v := []float64{k.X0, k.Eps, k.Xt, k.Sigma, k.SqrtAbar, k.SqrtOneMin, math.Sqrt(k.AbarPrev), math.Sqrt(1 - k.AbarPrev)}
+	if sm.DType == dtypes.Float64 {
+		return tensors.FromValue(v)
+	}
+	return tensors.FromValue(toFloat32(v))
+}
+
+func (sm *Sampler) tensor(x []float64, shape []int) *tensors.Tensor {
+	if sm.DType == dtypes.Float64 {
+		return tensors.FromFlatDataAndDimensions(append([]float64(nil), x...), shape...)
+	}
+	return tensors.FromFlatDataAndDimensions(toFloat32(x), shape...)
+}
+
+// newStepExec compiles one reverse step (or one inversion step) as a graph of
+// (x_t, z, t, coefs) -> (x_prev, x0_hat). The timestep and the coefficients are
+// inputs, so one compiled graph serves every step.
+func (sm *Sampler) newStepExec(invert bool) *model.Exec {
+	store := sm.Denoiser.Store
+	if store == nil {
+		store = model.NewStore()
+	}
+	clip := sm.Config.ClipX0
+	pred := sm.Denoiser.Prediction
+	fn := sm.Denoiser.Fn
+	return model.MustNewExec(sm.Backend, store, func(scope *model.Scope, x, z, t, coefs *graph.Node) (*graph.Node, *graph.Node) {
+		batch := x.Shape().Dimensions[0]
+		tb := graph.BroadcastToDims(t, batch)
+		out := fn(scope, x, tb)
+		c := func(i int) *graph.Node { return graph.Reshape(graph.Slice(coefs, graph.AxisElem(i))) }
+		sqrtAbar, sqrtOneMin := c(4), c(5)
+		eps, x0 := EpsAndX0(pred, out, x, sqrtAbar, sqrtOneMin)
+		if invert {
+			// x0_hat is relative to the current noise level a_cur, not to t.
+			x0 = graph.Div(graph.Sub(x, graph.Mul(c(7), eps)), c(6))
+		} else if clip > 0 {
+			x0 = graph.ClipScalar(x0, -clip, clip)
+			eps = graph.Div(graph.Sub(x, graph.Mul(sqrtAbar, x0)), sqrtOneMin)
+		}
+		xPrev := graph.Add(graph.Add(graph.Mul(c(0), x0), graph.Mul(c(1), eps)),
+			graph.Add(graph.Mul(c(2), x), graph.Mul(c(3), z)))
+		return xPrev, x0
+	})
+}
+
+func toFloat32(x []float64) []float32 {
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+// toFloat64 copies a float32 or float64 tensor's values.
+func toFloat64(t *tensors.Tensor) []float64 {
+	switch t.DType() {
+	case dtypes.Float64:
+		return tensors.MustCopyFlatData[float64](t)
+	case dtypes.Float32:
+		f := tensors.MustCopyFlatData[float32](t)
+		out := make([]float64, len(f))
+		for i, v := range f {
+			out[i] = float64(v)
+		}
+		return out
+	}
+	panic(fmt.Sprintf("diffusion: unsupported dtype %s", t.DType()))
+}
