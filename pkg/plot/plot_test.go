@@ -1,0 +1,61 @@
+package plot
+
+import (
+	"bytes"
+	"image/png"
+	"io"
+	"testing"
+)
+
+func TestScatterAndLinesArePNGs(t *testing.T) {
+	for name, fn := range map[string]func(w io.Writer) error{
+		"scatter": func(w io.Writer) error {
+			return Scatter(w, "samples", 300, &[2]float64{-3, 3}, Points{"a", [][]float64{{0, 0}, {1, 1}}}, Points{"b", [][]float64{{-1, 2}}})
+		},
+		"lines": func(w io.Writer) error {
+			return Lines(w, LineOptions{Title: "SWD", LogX: true, Width: 500, Height: 300},
+				Series{"eta=0", []float64{10, 20, 50}, []float64{0.3, 0.2, 0.1}}, Series{"eta=1", []float64{10, 20, 50}, []float64{0.5, 0.3, 0.15}})
+		},
+	} {
+		b, err := PNG(fn)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		img, err := png.Decode(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: not a PNG: %v", name, err)
+		}
+		wantW := map[string]int{"scatter": 300, "lines": 500}[name]
+		if img.Bounds().Dx() != wantW {
+			t.Errorf("%s: width %d, want %d", name, img.Bounds().Dx(), wantW)
+		}
+	}
+}
+
+func TestLinesRejectsRaggedSeries(t *testing.T) {
+	err := Lines(io.Discard, LineOptions{}, Series{"bad", []float64{1, 2}, []float64{1}})
+	if err == nil {
+		t.Error("Lines accepted a series with 2 x and 1 y values")
+	}
+}
+
+func TestImageGridPixels(t *testing.T) {
+	// Two 2x2 grey images: the first black (-1), the second white (+1) but one pixel at 0.
+	px := []float64{-1, -1, -1, -1, 1, 1, 1, 0}
+	img := ImageGrid(px, 2, 2, 2, 1, 2, 1)
+	if b := img.Bounds(); b.Dx() != 2*3+1 || b.Dy() != 3+1 {
+		t.Fatalf("grid size %v, want 7x4", b)
+	}
+	check := func(x, y int, want uint8) {
+		t.Helper()
+		r, _, _, _ := img.At(x, y).RGBA()
+		if uint8(r>>8) != want {
+			t.Errorf("pixel (%d, %d) = %d, want %d", x, y, r>>8, want)
+		}
+	}
+	check(1, 1, 0)   // first image, black
+	check(4, 1, 255) // second image, white
+	check(5, 2, 128) // its last pixel, 0 -> 127.5 rounds to 128
+	check(0, 0, 255) // gap
+	check(3, 1, 255) // gap between the images
+}
