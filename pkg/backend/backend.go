@@ -104,7 +104,7 @@ func New() (compute.Backend, error) {
 		return nil, errOnce
 	}
 	cached = b
-	fmt.Fprintf(Notice, "difflab: backend %s (%s)\n", b.Name(), choice.Reason)
+	fmt.Fprintf(Notice, "difflab: backend %s %q (%s)\n", b.Name(), choice.Config, choice.Reason)
 	return cached, nil
 }
 
@@ -132,6 +132,13 @@ func Description() string {
 func create(config string) (compute.Backend, error) {
 	var b compute.Backend
 	var err error
+	// The pure-Go backend prints its parallelism setting on stdout, which would
+	// corrupt output such as "difflab sample --out -": silence stdout meanwhile.
+	if devnull, derr := os.OpenFile(os.DevNull, os.O_WRONLY, 0); derr == nil {
+		stdout := os.Stdout
+		os.Stdout = devnull
+		defer func() { os.Stdout = stdout; devnull.Close() }()
+	}
 	if perr := exceptions.TryCatch[error](func() { b, err = compute.NewWithConfig(config) }); perr != nil {
 		return nil, perr
 	}

@@ -204,3 +204,63 @@ func withAlpha(c color.Color, a uint8) color.Color {
 	r, g, b, _ := c.RGBA()
 	return color.NRGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), a}
 }
+
+// ScatterGrid draws a grid of small scatter plots, cells[r][c] in row r and column
+// c, each titled titles[r][c], all with the same square limits, as a PNG of
+// cellSize pixels per plot. A nil cell is left blank.
+func ScatterGrid(w io.Writer, titles [][]string, cells [][][]Points, limits [2]float64, cellSize int) error {
+	nr := len(cells)
+	if nr == 0 {
+		return fmt.Errorf("plot: ScatterGrid with no rows")
+	}
+	nc := 0
+	for _, r := range cells {
+		nc = max(nc, len(r))
+	}
+	plots := make([][]*plot.Plot, nr)
+	for i := range cells {
+		plots[i] = make([]*plot.Plot, nc)
+		for j := 0; j < nc; j++ {
+			if j >= len(cells[i]) || cells[i][j] == nil {
+				continue
+			}
+			p := plot.New()
+			p.Title.Text = titles[i][j]
+			p.Title.TextStyle.Font.Size = vg.Points(9)
+			p.X.Tick.Label.Font.Size = vg.Points(6)
+			p.Y.Tick.Label.Font.Size = vg.Points(6)
+			for k, s := range cells[i][j] {
+				xys := make(plotter.XYs, 0, len(s.XY))
+				for _, pt := range s.XY {
+					if len(pt) >= 2 && isFinite(pt[0]) && isFinite(pt[1]) {
+						xys = append(xys, plotter.XY{X: pt[0], Y: pt[1]})
+					}
+				}
+				sc, err := plotter.NewScatter(xys)
+				if err != nil {
+					return fmt.Errorf("plot: %w", err)
+				}
+				sc.GlyphStyle.Color = withAlpha(Palette[k%len(Palette)], 110)
+				sc.GlyphStyle.Radius = vg.Points(0.7)
+				sc.GlyphStyle.Shape = draw.CircleGlyph{}
+				p.Add(sc)
+			}
+			p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = limits[0], limits[1], limits[0], limits[1]
+			plots[i][j] = p
+		}
+	}
+	wd, ht := nc*cellSize, nr*cellSize
+	c := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(vg.Length(wd)*vg.Inch/96, vg.Length(ht)*vg.Inch/96), vgimg.UseDPI(96))}
+	dc := draw.New(c)
+	tiles := draw.Tiles{Rows: nr, Cols: nc, PadX: vg.Points(4), PadY: vg.Points(4), PadTop: vg.Points(2), PadBottom: vg.Points(2), PadLeft: vg.Points(2), PadRight: vg.Points(2)}
+	canvases := plot.Align(plots, tiles, dc)
+	for i := range plots {
+		for j := range plots[i] {
+			if plots[i][j] != nil {
+				plots[i][j].Draw(canvases[i][j])
+			}
+		}
+	}
+	_, err := c.WriteTo(w)
+	return err
+}

@@ -1,0 +1,251 @@
+package models
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph code reads like maths with the dot import
+	"github.com/gomlx/gomlx/ml/layers"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
+)
+
+// NormEpsilon is the epsilon added to the variance in GroupNorm and LayerNorm
+// (1e-5, as torch.nn.GroupNorm and improved-diffusion's GroupNorm32).
+const NormEpsilon = 1e-5
+
+// MaxPeriod is the longest period of the sinusoidal time embedding (10000, as in
+// Vaswani et al. 2017 and Ho et al. 2020).
+const MaxPeriod = 10000.0
+
+// TimeEmbedding returns the sinusoidal embedding of the timesteps t (shape [B], any
+// numeric dtype) as a float32 tensor of shape [B, dim], following improved-diffusion's
+// timestep_embedding (Nichol & Dhariwal 2021), which is the embedding of Ho et al. 2020
+// (appendix B) and of the Transformer (Vaswani et al. 2017, section 3.5). With
+// half = dim/2 (integer division):
+//
+//	freq_i      = exp(-ln(MaxPeriod) * i / half),   i = 0 .. half-1
+//	emb[b, i]        = cos(t_b * freq_i)
+//	emb[b, half + i] = sin(t_b * freq_i)
+//
+// and a last column of zeros when dim is odd. (Ho et al.'s TensorFlow code divides by
+// half-1 instead of half and puts sin before cos; the network learns either.)
+// It panics when t is not of rank 1 or dim < 2.
+func TimeEmbedding(t *Node, dim int) *Node {
+	if t.Rank() != 1 {
+		panic(fmt.Sprintf("models.TimeEmbedding: t must have shape [B], got %s", t.Shape()))
+	}
+	if dim < 2 {
+		panic(fmt.Sprintf("models.TimeEmbedding: dim must be >= 2, got %d", dim))
+	}
+	g := t.Graph()
+	half := dim / 2
+	freqs := make([]float32, half)
+	for i := range freqs {
+		freqs[i] = float32(math.Exp(-math.Log(MaxPeriod) * float64(i) / float64(half)))
+	}
+	args := Mul(ExpandAxes(ConvertDType(t, dtypes.Float32), -1), ExpandAxes(Const(g, freqs), 0)) // [B, half]
+	parts := []*Node{Cos(args), Sin(args)}
+	if dim%2 == 1 {
+		parts = append(parts, Zeros(g, shapes.Make(dtypes.Float32, t.Shape().Dimensions[0], 1)))
+	}
+	return Concatenate(parts, -1)
+}
+
+// normalize returns (x - mean) / sqrt(var + NormEpsilon) with mean and (biased)
+// variance taken over axes. It uses Div and Sqrt rather than Rsqrt, which has no
+// gradient in GoMLX v0.28.
+func normalize(x *Node, axes ...int) *Node {
+	mean := ReduceAndKeep(x, ReduceMean, axes...)
+	centred := Sub(x, mean)
+	variance := ReduceAndKeep(Square(centred), ReduceMean, axes...)
+	return Div(centred, Sqrt(AddScalar(variance, NormEpsilon)))
+}
+
+// scaleAndOffset creates the per-channel variables "scale" (initialised to 1) and
+// "offset" (initialised to 0) in scope and returns x*scale + offset, broadcast over
+// the last axis of x.
+func scaleAndOffset(scope *model.Scope, x *Node) *Node {
+	g := x.Graph()
+	c := x.Shape().Dimensions[x.Rank()-1]
+	shape := shapes.Make(x.DType(), c)
+	scale := scope.WithInitializer(initializer.One).VariableWithShape("scale", shape).NodeValue(g)
+	offset := scope.WithInitializer(initializer.Zero).VariableWithShape("offset", shape).NodeValue(g)
+	return Add(Mul(x, onLastAxis(scale, x.Rank())), onLastAxis(offset, x.Rank()))
+}
+
+// onLastAxis reshapes v [C] to [1, ..., 1, C] of the given rank, so that it broadcasts
+// against a tensor of that rank with C channels last (GoMLX broadcasts only between
+// equal ranks).
+func onLastAxis(v *Node, rank int) *Node {
+	dims := make([]int, rank)
+	for i := range dims {
+		dims[i] = 1
+	}
+	dims[rank-1] = v.Shape().Dimensions[0]
+	return Reshape(v, dims...)
+}
+
+// GroupNorm is group normalisation (Wu & He 2018) for channels-last input x of shape
+// [B, ..., C] (NHWC for images). The C channels are split into `groups` groups of C/groups
+// consecutive channels; each example and group is normalised over all its spatial
+// positions and channels, then scaled and shifted per channel:
+//
+//	y[b, s, c] = (x[b, s, c] - mu[b, g]) / sqrt(var[b, g] + 1e-5) * scale[c] + offset[c],   g = c / (C/groups)
+//
+// with mu and var the mean and biased variance over s and the channels of group g, as
+// torch.nn.GroupNorm. It creates the variables "scale" (ones) and "offset" (zeros) of
+// shape [C] in scope.In("group_norm"). It panics when C is not a multiple of groups or
+// x has rank < 2.
+func GroupNorm(scope *model.Scope, x *Node, groups int) *Node {
+	if x.Rank() < 2 {
+		panic(fmt.Sprintf("models.GroupNorm: x must have shape [B, ..., C], got %s", x.Shape()))
+	}
+	dims := x.Shape().Dimensions
+	c := dims[len(dims)-1]
+	if groups <= 0 || c%groups != 0 {
+		panic(fmt.Sprintf("models.GroupNorm: channels %d must be a positive multiple of groups %d", c, groups))
+	}
+	spatial := 1
+	for _, d := range dims[1 : len(dims)-1] {
+		spatial *= d
+	}
+	xg := Reshape(x, dims[0], spatial, groups, c/groups)
+	y := Reshape(normalize(xg, 1, 3), dims...)
+	return scaleAndOffset(scope.In("group_norm"), y)
+}
+
+// LayerNorm normalises x of shape [B, ..., C] over its last axis (Ba et al. 2016), then
+// scales and shifts per channel, with eps 1e-5; it is GroupNorm's formula with one
+// group and no spatial axes. It creates "scale" and "offset" in scope.In("layer_norm").
+func LayerNorm(scope *model.Scope, x *Node) *Node {
+	return scaleAndOffset(scope.In("layer_norm"), normalize(x, -1))
+}
+
+// SiLU is x * sigmoid(x) (Elfwing et al. 2017; "swish"), the activation of Ho et al. 2020.
+func SiLU(x *Node) *Node { return Mul(x, Sigmoid(x)) }
+
+// Conv2D is a "same"-padded 2-D convolution of channels-last x [B, H, W, C] with a
+// kernel×kernel kernel (kernel odd: 1, 3, ...) and stride 1 or 2, plus a bias:
+//
+//	y[b, i, j, o] = bias[o] + sum_{dy, dx, c} xpad[b, s*i + dy, s*j + dx, c] * weights[dy, dx, c, o]
+//
+// where xpad is x with (kernel-1)/2 zero rows and columns on each side (PyTorch's
+// padding=k/2; with stride 2 the output is ceil(H/2) × ceil(W/2)).
+//
+// It is formulated as im2col so that all the work is one matrix product, which the
+// pure-Go backend runs ~20× faster than its native convolution: the zero padding is a
+// concatenation (Pad has no gradient in GoMLX v0.28), the kernel² shifted (and strided)
+// windows of xpad are concatenated along channels into [B, H', W', kernel²·C] in the
+// order (dy, dx, c), and one DotGeneral with weights reshaped to [kernel²·C, O] gives y.
+// A 1×1 kernel is a plain Dense. Only standard ops are used, so it runs on any backend.
+//
+// Variables, in scope.In("conv"): "weights" [kernel, kernel, C, O] (He-normal by the
+// scope's initializer, the layout of GoMLX's layers.Convolution) and "biases" [O] (zeros).
+// It panics on an even kernel, a stride other than 1 or 2, or x not of rank 4.
+func Conv2D(scope *model.Scope, x *Node, outChannels, kernel, stride int) *Node {
+	if x.Rank() != 4 {
+		panic(fmt.Sprintf("models.Conv2D: x must have shape [B, H, W, C], got %s", x.Shape()))
+	}
+	if kernel < 1 || kernel%2 == 0 {
+		panic(fmt.Sprintf("models.Conv2D: kernel must be odd and positive, got %d", kernel))
+	}
+	if stride != 1 && stride != 2 {
+		panic(fmt.Sprintf("models.Conv2D: stride must be 1 or 2, got %d", stride))
+	}
+	scope = scope.In("conv")
+	g := x.Graph()
+	c := x.Shape().Dimensions[3]
+	wShape := shapes.Make(x.DType(), kernel, kernel, c, outChannels)
+	weights := scope.VariableWithShape("weights", wShape).NodeValue(g)
+	biases := scope.WithInitializer(initializer.Zero).VariableWithShape("biases", shapes.Make(x.DType(), outChannels)).NodeValue(g)
+
+	cols := im2col(x, kernel, stride)
+	y := Dot(cols, Reshape(weights, kernel*kernel*c, outChannels)).General([]int{3}, nil, []int{0}, nil)
+	return Add(y, onLastAxis(biases, 4))
+}
+
+// im2col returns the kernel² shifted windows of x [B, H, W, C], zero-padded by
+// (kernel-1)/2 on each side, concatenated along channels in (dy, dx, c) order:
+// shape [B, H', W', kernel²·C] with H' = ceil(H/stride), W' = ceil(W/stride).
+func im2col(x *Node, kernel, stride int) *Node {
+	if kernel == 1 && stride == 1 {
+		return x
+	}
+	p := (kernel - 1) / 2
+	xp := padZeros(x, p)
+	dims := x.Shape().Dimensions
+	ho := (dims[1] + stride - 1) / stride
+	wo := (dims[2] + stride - 1) / stride
+	windows := make([]*Node, 0, kernel*kernel)
+	for dy := range kernel {
+		for dx := range kernel {
+			windows = append(windows, Slice(xp, AxisRange(),
+				AxisRange(dy, dy+stride*(ho-1)+1).Stride(stride),
+				AxisRange(dx, dx+stride*(wo-1)+1).Stride(stride),
+				AxisRange()))
+		}
+	}
+	if len(windows) == 1 {
+		return windows[0]
+	}
+	return Concatenate(windows, -1)
+}
+
+// padZeros pads the two spatial axes of x [B, H, W, C] with p zeros on each side by
+// concatenation (Pad has no gradient in GoMLX v0.28).
+func padZeros(x *Node, p int) *Node {
+	if p == 0 {
+		return x
+	}
+	g := x.Graph()
+	d := x.Shape().Dimensions
+	rows := Zeros(g, shapes.Make(x.DType(), d[0], p, d[2], d[3]))
+	x = Concatenate([]*Node{rows, x, rows}, 1)
+	cols := Zeros(g, shapes.Make(x.DType(), d[0], d[1]+2*p, p, d[3]))
+	return Concatenate([]*Node{cols, x, cols}, 2)
+}
+
+// Downsample halves the spatial size of x [B, H, W, C] (H, W even): with
+// DownsampleConv a 3×3 convolution of stride 2 (Ho et al. 2020, resample_with_conv),
+// with DownsampleAvgPool a 2×2 average (by reshape and ReduceMean, which the Go backend
+// runs faster than MeanPool). Channels are kept.
+func Downsample(scope *model.Scope, x *Node, kind Downsampling) *Node {
+	d := x.Shape().Dimensions
+	switch kind {
+	case DownsampleConv:
+		return Conv2D(scope.In("down"), x, d[3], 3, 2)
+	case DownsampleAvgPool:
+		return ReduceMean(Reshape(x, d[0], d[1]/2, 2, d[2]/2, 2, d[3]), 2, 4)
+	}
+	panic(fmt.Sprintf("models.Downsample: unknown kind %q, want one of %q, %q", kind, DownsampleConv, DownsampleAvgPool))
+}
+
+// Upsample doubles the spatial size of x [B, H, W, C] by nearest-neighbour repetition
+// (broadcast and reshape) followed by a 3×3 convolution keeping the channels (Ho et
+// al. 2020).
+func Upsample(scope *model.Scope, x *Node) *Node {
+	d := x.Shape().Dimensions
+	y := BroadcastToDims(Reshape(x, d[0], d[1], 1, d[2], 1, d[3]), d[0], d[1], 2, d[2], 2, d[3])
+	y = Reshape(y, d[0], 2*d[1], 2*d[2], d[3])
+	return Conv2D(scope.In("up"), y, d[3], 3, 1)
+}
+
+// Dense is a fully connected layer on the last axis of x with a bias (GoMLX's
+// layers.Dense: variables "weights" [in, out] He-normal and "biases" [out] zeros, in
+// scope.In("dense")).
+func Dense(scope *model.Scope, x *Node, out int) *Node {
+	return layers.Dense(scope, x, true, out)
+}
+
+// dropout zeroes each element with probability rate and scales the rest by 1/(1-rate)
+// while the graph is training (scope.IsTraining(g), set by the trainer); otherwise,
+// or when rate is 0, it returns x unchanged.
+func dropout(scope *model.Scope, x *Node, rate float64) *Node {
+	if rate <= 0 || !scope.IsTraining(x.Graph()) {
+		return x
+	}
+	return layers.DropoutStatic(scope, x, rate)
+}
