@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/difflab/difflab/pkg/backend"
 	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/pipeline"
 	"github.com/gomlx/compute/dtypes"
 )
 
@@ -84,8 +87,10 @@ func (f *sampleFlags) config(T int) (diffusion.SamplerConfig, dtypes.DType, erro
 }
 
 func runSample(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("sample", "sample --model gmm --gmm FILE.json --schedule KIND --T N --sampler ddim|ddpm|ddpm-strided [--variance fixed-small|fixed-large] --eta E --steps S --spacing SPACING [--clip c] [--dtype float32|float64] --n N --seed SEED [--init FILE.json] --out FILE.json", stdout)
-	modelName := fs.String("model", "gmm", "denoiser: gmm (the exact denoiser of a Gaussian mixture)")
+	fs := newFlagSet("sample", "sample (--model gmm --gmm FILE.json --schedule KIND --T N | --checkpoint DIR) --sampler ddim|ddpm|ddpm-strided [--variance fixed-small|fixed-large] --eta E --steps S --spacing SPACING [--clip c] [--dtype float32|float64] --n N --seed SEED [--init FILE.json] --out FILE.json|FILE.png", stdout)
+	modelName := fs.String("model", "gmm", "denoiser: gmm (the exact denoiser of a Gaussian mixture); ignored with --checkpoint")
+	checkpoint := fs.String("checkpoint", "", "sample a trained model: a checkpoint (or checkpoint folder) written by difflab train; its schedule is used")
+	raw := fs.Bool("raw-weights", false, "with --checkpoint, use the raw weights instead of their EMA")
 	gmmPath := fs.String("gmm", "", `Gaussian mixture JSON: {"weights": [...], "means": [[...], ...], "stds": [...]} (with --model gmm)`)
 	var sched scheduleFlags
 	sched.register(fs, "schedule")
@@ -94,38 +99,59 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 	n := fs.Int("n", 0, "number of samples N >= 1 (taken from --init when given)")
 	seed := fs.Uint64("seed", 0, "random seed: the same arguments and seed give the same bytes")
 	initPath := fs.String("init", "", "JSON file with x_T as an array of N arrays (optional; drawn from the seed otherwise)")
-	out := fs.String("out", "", "output JSON file, {\"samples\": [[...], ...]} (- for stdout)")
+	out := fs.String("out", "", "output: FILE.json writes {\"samples\": [[...], ...]} and a picture FILE.png beside it; FILE.png writes the picture only; - writes JSON to stdout")
 	if done, code := parse(fs, args, stderr); done {
 		return code
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	return finish("sample", func() error {
-		if *modelName != "gmm" {
-			return usagef("--model %q: want gmm", *modelName)
-		}
-		if *gmmPath == "" {
-			return usagef("--gmm is required with --model gmm: a JSON file {\"weights\": [...], \"means\": [[...], ...], \"stds\": [...]}")
-		}
 		if *out == "" {
-			return usagef("--out is required: the output JSON file, or - for stdout")
+			return usagef("--out is required: FILE.json, FILE.png, or - for stdout")
 		}
-		s, err := sched.schedule("schedule")
+		var (
+			sch   *diffusion.Schedule
+			den   diffusion.Denoiser
+			shape []int // per example
+			err   error
+		)
+		if *checkpoint != "" {
+			if set["schedule"] || set["T"] || set["beta-start"] || set["beta-end"] || set["gmm"] {
+				return usagef("--checkpoint uses the schedule it was trained with; drop --schedule, --T, --beta-start, --beta-end and --gmm")
+			}
+			l, err := pipeline.LoadCheckpoint(*checkpoint, *raw)
+			if err != nil {
+				return usagef("--checkpoint: %v", err)
+			}
+			sch, den, shape = l.Schedule, l.Denoiser, l.Shape
+		} else {
+			if *modelName != "gmm" {
+				return usagef("--model %q: want gmm, or --checkpoint DIR for a trained model", *modelName)
+			}
+			if *gmmPath == "" {
+				return usagef("--gmm is required with --model gmm: a JSON file {\"weights\": [...], \"means\": [[...], ...], \"stds\": [...]}")
+			}
+			if sch, err = sched.schedule("schedule"); err != nil {
+				return err
+			}
+			g, err := diffusion.LoadGMM(*gmmPath)
+			if err != nil {
+				return usagef("--gmm: %v", err)
+			}
+			den, shape = g.Denoiser(sch), []int{g.Dim()}
+		}
+		cfg, dt, err := smp.config(sch.T())
 		if err != nil {
 			return err
 		}
-		cfg, dt, err := smp.config(s.T())
-		if err != nil {
-			return err
-		}
-		g, err := diffusion.LoadGMM(*gmmPath)
-		if err != nil {
-			return usagef("--gmm: %v", err)
+		dim := 1
+		for _, d := range shape {
+			dim *= d
 		}
 		var xT []float64
 		N := *n
 		if *initPath != "" {
-			rows, err := readPoints(*initPath, g.Dim())
+			rows, err := readPoints(*initPath, dim)
 			if err != nil {
 				return usagef("--init: %v", err)
 			}
@@ -144,17 +170,40 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return err
 		}
-		sm, err := diffusion.NewSampler(b, s, g.Denoiser(s), cfg)
+		sm, err := diffusion.NewSampler(b, sch, den, cfg)
 		if err != nil {
 			return usagef("%v", err)
 		}
 		sm.DType = dt
-		res, err := sm.Sample([]int{N, g.Dim()}, xT, diffusion.NewPCGNoise(*seed), diffusion.SampleOptions{})
+		full := append([]int{N}, shape...)
+		res, err := sm.Sample(full, xT, diffusion.NewPCGNoise(*seed), diffusion.SampleOptions{})
 		if err != nil {
 			return err
 		}
-		return writeSamples(*out, res.X0, g.Dim(), stdout)
+		return writeSampleOutputs(*out, res.X0, full, stdout)
 	}(), stderr)
+}
+
+// writeSampleOutputs writes the samples as JSON (path "-" or FILE.json, the latter
+// with a picture FILE.png beside it) or as a picture only (FILE.png).
+func writeSampleOutputs(path string, flat []float64, full []int, stdout io.Writer) error {
+	dim := len(flat) / full[0]
+	title := fmt.Sprintf("%d samples", full[0])
+	if strings.HasSuffix(path, ".png") {
+		png, err := pipeline.Picture(flat, full, title)
+		if err != nil {
+			return err
+		}
+		return writeFileAtomic(path, png)
+	}
+	if err := writeSamples(path, flat, dim, stdout); err != nil || path == "-" {
+		return err
+	}
+	png, err := pipeline.Picture(flat, full, title)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(strings.TrimSuffix(path, filepath.Ext(path))+".png", png)
 }
 
 // readPoints reads a JSON array of points of dimension dim.

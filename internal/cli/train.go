@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/difflab/difflab/pkg/pipeline"
+	"github.com/difflab/difflab/pkg/track"
+)
+
+func init() {
+	register(command{"train", "train a denoiser from a recipe (TOML); resumes from its latest checkpoint", runTrain})
+}
+
+// multiFlag collects a repeated flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func runTrain(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("train", "train --config FILE.toml [--set key=value ...] [--steps N] [--checkpoint-dir DIR] [--db FILE] [--no-track]", stdout)
+	config := fs.String("config", "", "recipe file (TOML): [data], [model], [schedule], [train], [preview] (required)")
+	var sets multiFlag
+	fs.Var(&sets, "set", "override a recipe field, e.g. --set train.steps=200 --set model.unet.base_channels=16 (repeatable)")
+	steps := fs.Int("steps", 0, "override train.steps")
+	ckpt := fs.String("checkpoint-dir", "", "checkpoint folder (default runs/checkpoints/<recipe hash>)")
+	db := fs.String("db", "", "tracker database (default $DIFFLAB_DB, else "+DefaultDB+")")
+	noTrack := fs.Bool("no-track", false, "do not log the run to the tracker")
+	quiet := fs.Bool("quiet", false, "no progress line")
+	if done, code := parse(fs, args, stderr); done {
+		return code
+	}
+	return finish("train", func() error {
+		if *config == "" {
+			return usagef("--config is required: a recipe file (see configs/ for examples)")
+		}
+		if *steps != 0 {
+			sets = append(sets, fmt.Sprintf("train.steps=%d", *steps))
+		}
+		r, err := pipeline.LoadRecipe(*config, sets...)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		o := pipeline.TrainOptions{CheckpointDir: *ckpt, Progress: stderr}
+		if *quiet {
+			o.Progress = nil
+		}
+		if !*noTrack {
+			st, err := track.Open(dbPath(*db))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			o.Store = st
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		res, err := pipeline.Train(ctx, r, o)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "trained %s (%d parameters) to step %d, loss %.5f\ncheckpoint: %s\n", r.Model.Kind, res.NumParams, res.Step, res.Loss, res.Checkpoint)
+		return nil
+	}(), stderr)
+}

@@ -1,0 +1,345 @@
+// Package experiment runs declarative sweeps over noise schedules, samplers, eta
+// and step counts, evaluates every cell with trustworthy metrics, logs each cell
+// as a tracker run, and writes a report laid out like Table 1 of the DDIM paper
+// (Song et al. 2021): rows eta = 0, 0.2, 0.5, 1 and sigma-hat, columns S.
+//
+// An experiment is a folder with a config.toml (see Config) and a README.md. The
+// same config and seeds give the same numbers on the same backend.
+package experiment
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	"github.com/difflab/difflab/pkg/data"
+	"github.com/difflab/difflab/pkg/diffusion"
+)
+
+// ConfigFile is the name of an experiment's config inside its folder.
+const ConfigFile = "config.toml"
+
+// Config is an experiment definition, read from TOML. Paths are relative to the
+// experiment's folder. Every field's default is set in withDefaults, nowhere else.
+type Config struct {
+	// Name of the experiment; also the tracker experiment and the run folder's name.
+	// Default: the folder's name.
+	Name string `toml:"name" json:"name"`
+	// Description says what the experiment shows, for the report.
+	Description string `toml:"description" json:"description"`
+	// Seeds: every cell is sampled and evaluated once per seed; the report shows the
+	// mean (and the spread when there are several). Default [1].
+	Seeds []uint64 `toml:"seeds" json:"seeds"`
+
+	Data      DataConfig   `toml:"data" json:"data"`
+	Model     ModelConfig  `toml:"model" json:"model"`
+	Schedules []string     `toml:"schedules" json:"schedules"` // schedule kinds; default ["linear"]
+	T         int          `toml:"T" json:"T"`                 // diffusion steps; default 1000
+	Grid      GridConfig   `toml:"grid" json:"grid"`
+	Eval      EvalConfig   `toml:"eval" json:"eval"`
+	Report    ReportConfig `toml:"report" json:"report"`
+
+	dir string // the experiment's folder
+}
+
+// DataConfig names the dataset.
+type DataConfig struct {
+	// Name: one of data.Names() ("gmm", "moons", "swissroll", "8gaussians",
+	// "mnist", "fashion-mnist", "cifar10"). Required.
+	Name string `toml:"name" json:"name"`
+	// GMM is the mixture JSON for Name = "gmm" (and for the oracle model).
+	GMM string `toml:"gmm" json:"gmm,omitempty"`
+	// DataDir overrides where image datasets are looked for.
+	DataDir string `toml:"data_dir" json:"data_dir,omitempty"`
+	// TrainN is the number of training examples (synthetic data; 0: data.DefaultN;
+	// images: 0 means the whole split).
+	TrainN int `toml:"train_n" json:"train_n,omitempty"`
+}
+
+// Model kinds.
+const (
+	// ModelOracle is the exact denoiser of the Gaussian mixture in Data.GMM:
+	// sampler error alone, no learning error.
+	ModelOracle = "oracle"
+	// ModelTrain trains a model per schedule (or reuses a checkpoint whose config
+	// hash matches) with the training settings in ModelConfig.Train.
+	ModelTrain = "train"
+	// ModelCheckpoint loads the EMA weights of an existing checkpoint.
+	ModelCheckpoint = "checkpoint"
+)
+
+// ModelConfig says where the denoiser comes from.
+type ModelConfig struct {
+	// Kind: "oracle", "train" or "checkpoint". Required.
+	Kind string `toml:"kind" json:"kind"`
+	// Checkpoint is the checkpoint folder for Kind = "checkpoint".
+	Checkpoint string `toml:"checkpoint" json:"checkpoint,omitempty"`
+	// Train holds the training settings for Kind = "train", as in
+	// "difflab train --config"; it is hashed to find a matching checkpoint.
+	Train map[string]any `toml:"train" json:"train,omitempty"`
+}
+
+// GridConfig is the sampler grid: samplers x etas x steps x spacings.
+type GridConfig struct {
+	// Samplers: "ddim" (one row per eta) and "ddpm-strided" (the sigma-hat row).
+	// Default ["ddim", "ddpm-strided"].
+	Samplers []string `toml:"samplers" json:"samplers"`
+	// Etas of DDIM. Default [0, 0.2, 0.5, 1] (the DDIM paper's Table 1).
+	Etas []float64 `toml:"etas" json:"etas"`
+	// Steps S. Default [10, 20, 50, 100, 1000]; each must be <= T.
+	Steps []int `toml:"steps" json:"steps"`
+	// Spacings of the timesteps. Default ["leading"] (the paper's "uniform").
+	Spacings []string `toml:"spacings" json:"spacings"`
+	// ClipX0 clips x0_hat at every step (0: off). Default 0 for 2-D data, 1 for images.
+	ClipX0 *float64 `toml:"clip_x0" json:"clip_x0,omitempty"`
+}
+
+// EvalConfig says how each cell is measured.
+type EvalConfig struct {
+	// N is the number of samples drawn per cell and seed. Default 2000.
+	N int `toml:"n" json:"n"`
+	// BatchSize splits the N samples into batches (0: all at once).
+	BatchSize int `toml:"batch_size" json:"batch_size,omitempty"`
+	// Metrics to compute. 2-D data: "swd", "mmd", "energy", and for a Gaussian
+	// mixture "loglik" and "modes". Default: all that apply.
+	Metrics []string `toml:"metrics" json:"metrics"`
+	// Primary is the metric of the report's headline tables and plots. Default: the first of Metrics.
+	Primary string `toml:"primary" json:"primary"`
+}
+
+// ReportConfig tunes the report.
+type ReportConfig struct {
+	// ScatterPoints caps the points drawn per cell in scatter grids. Default 1000.
+	ScatterPoints int `toml:"scatter_points" json:"scatter_points"`
+}
+
+// metrics2D are the metrics for low-dimensional data, in report order, and
+// whether lower is better.
+var metrics2D = []struct {
+	name     string
+	lowerBad bool // true when higher is better
+	gmmOnly  bool
+}{
+	{"swd", false, false}, {"mmd", false, false}, {"energy", false, false}, {"loglik", true, true}, {"modes", false, true},
+}
+
+// Load reads dir/config.toml, fills defaults and validates it. Unknown keys are an
+// error that names them, so a typo is not silently ignored.
+func Load(dir string) (*Config, error) {
+	path := filepath.Join(dir, ConfigFile)
+	var c Config
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return nil, fmt.Errorf("experiment %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		var keys []string
+		for _, k := range und {
+			if len(k) > 0 && k[0] == "model" && len(k) > 1 && k[1] == "train" {
+				continue // free-form training settings, checked by the trainer
+			}
+			keys = append(keys, k.String())
+		}
+		if len(keys) > 0 {
+			return nil, fmt.Errorf("experiment %s: unknown field(s) %s", path, strings.Join(keys, ", "))
+		}
+	}
+	c.dir = dir
+	c = c.withDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("experiment %s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Dir is the experiment's folder.
+func (c *Config) Dir() string { return c.dir }
+
+// Path resolves a path of the config relative to the experiment's folder.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Name == "" {
+		c.Name = filepath.Base(filepath.Clean(c.dir))
+	}
+	if len(c.Seeds) == 0 {
+		c.Seeds = []uint64{1}
+	}
+	if len(c.Schedules) == 0 {
+		c.Schedules = []string{string(diffusion.Linear)}
+	}
+	if c.T == 0 {
+		c.T = diffusion.DefaultT
+	}
+	if len(c.Grid.Samplers) == 0 {
+		c.Grid.Samplers = []string{string(diffusion.DDIM), string(diffusion.DDPMStrided)}
+	}
+	if len(c.Grid.Etas) == 0 {
+		c.Grid.Etas = []float64{0, 0.2, 0.5, 1}
+	}
+	if len(c.Grid.Steps) == 0 {
+		c.Grid.Steps = []int{10, 20, 50, 100, 1000}
+	}
+	if len(c.Grid.Spacings) == 0 {
+		c.Grid.Spacings = []string{string(diffusion.Leading)}
+	}
+	if c.Grid.ClipX0 == nil {
+		clip := 0.0
+		if c.isImage() {
+			clip = 1
+		}
+		c.Grid.ClipX0 = &clip
+	}
+	if c.Eval.N == 0 {
+		c.Eval.N = 2000
+	}
+	if len(c.Eval.Metrics) == 0 {
+		for _, m := range metrics2D {
+			if !m.gmmOnly || c.Data.Name == "gmm" {
+				c.Eval.Metrics = append(c.Eval.Metrics, m.name)
+			}
+		}
+	}
+	if c.Eval.Primary == "" && len(c.Eval.Metrics) > 0 {
+		c.Eval.Primary = c.Eval.Metrics[0]
+	}
+	if c.Report.ScatterPoints == 0 {
+		c.Report.ScatterPoints = 1000
+	}
+	return c
+}
+
+func (c *Config) isImage() bool {
+	switch c.Data.Name {
+	case "mnist", "fashion-mnist", "cifar10":
+		return true
+	}
+	return false
+}
+
+// Validate checks every field; the error names the field, the bad value and what
+// is allowed.
+func (c *Config) Validate() error {
+	if !slices.Contains(data.Names(), c.Data.Name) {
+		return fmt.Errorf("field data.name = %q, want one of %s", c.Data.Name, strings.Join(data.Names(), ", "))
+	}
+	if c.Data.Name == "gmm" && c.Data.GMM == "" {
+		return fmt.Errorf("field data.gmm is empty: data.name = \"gmm\" needs a mixture JSON file")
+	}
+	if c.Data.GMM != "" {
+		if _, err := diffusion.LoadGMM(c.Path(c.Data.GMM)); err != nil {
+			return fmt.Errorf("field data.gmm: %w", err)
+		}
+	}
+	switch c.Model.Kind {
+	case ModelOracle:
+		if c.Data.Name != "gmm" {
+			return fmt.Errorf("field model.kind = \"oracle\" needs data.name = \"gmm\" (the exact denoiser is known for Gaussian mixtures only), got %q", c.Data.Name)
+		}
+	case ModelTrain:
+		if len(c.Model.Train) == 0 {
+			return fmt.Errorf("field model.train is empty: model.kind = \"train\" needs training settings")
+		}
+	case ModelCheckpoint:
+		if c.Model.Checkpoint == "" {
+			return fmt.Errorf("field model.checkpoint is empty: model.kind = \"checkpoint\" needs a checkpoint folder")
+		}
+		if len(c.Schedules) != 1 {
+			return fmt.Errorf("field schedules has %d entries; model.kind = \"checkpoint\" uses the checkpoint's schedule only", len(c.Schedules))
+		}
+	default:
+		return fmt.Errorf("field model.kind = %q, want one of oracle, train, checkpoint", c.Model.Kind)
+	}
+	if c.T < 1 {
+		return fmt.Errorf("field T = %d, want T >= 1", c.T)
+	}
+	for i, s := range c.Schedules {
+		k, err := diffusion.ParseScheduleKind(s)
+		if err != nil || k == diffusion.Custom {
+			return fmt.Errorf("field schedules[%d] = %q, want one of linear, scaled-linear, cosine, sigmoid", i, s)
+		}
+	}
+	for i, s := range c.Grid.Samplers {
+		if s != string(diffusion.DDIM) && s != string(diffusion.DDPMStrided) {
+			return fmt.Errorf("field grid.samplers[%d] = %q, want ddim or ddpm-strided (ddpm-strided at S = T is DDPM)", i, s)
+		}
+	}
+	for i, e := range c.Grid.Etas {
+		if !(e >= 0) {
+			return fmt.Errorf("field grid.etas[%d] = %v, want eta >= 0", i, e)
+		}
+	}
+	for _, sp := range c.Grid.Spacings {
+		if _, err := diffusion.ParseSpacing(sp); err != nil {
+			return fmt.Errorf("field grid.spacings: %w", err)
+		}
+		for i, S := range c.Grid.Steps {
+			if S < 1 || S > c.T {
+				return fmt.Errorf("field grid.steps[%d] = %d, want 1 <= S <= T = %d", i, S, c.T)
+			}
+			if _, err := diffusion.Timesteps(diffusion.Spacing(sp), c.T, S); err != nil {
+				return fmt.Errorf("field grid.steps[%d] = %d with spacing %s: %w", i, S, sp, err)
+			}
+		}
+	}
+	if *c.Grid.ClipX0 < 0 {
+		return fmt.Errorf("field grid.clip_x0 = %v, want 0 (off) or > 0", *c.Grid.ClipX0)
+	}
+	if c.Eval.N < 2 {
+		return fmt.Errorf("field eval.n = %d, want at least 2 samples per cell", c.Eval.N)
+	}
+	if c.Eval.BatchSize < 0 {
+		return fmt.Errorf("field eval.batch_size = %d, want >= 0", c.Eval.BatchSize)
+	}
+	allowed := c.allowedMetrics()
+	for i, m := range c.Eval.Metrics {
+		if !slices.Contains(allowed, m) {
+			return fmt.Errorf("field eval.metrics[%d] = %q, want one of %s for data %q", i, m, strings.Join(allowed, ", "), c.Data.Name)
+		}
+	}
+	if !slices.Contains(c.Eval.Metrics, c.Eval.Primary) {
+		return fmt.Errorf("field eval.primary = %q, want one of eval.metrics (%s)", c.Eval.Primary, strings.Join(c.Eval.Metrics, ", "))
+	}
+	return nil
+}
+
+func (c *Config) allowedMetrics() []string {
+	if c.isImage() {
+		return imageMetricNames
+	}
+	var out []string
+	for _, m := range metrics2D {
+		if !m.gmmOnly || c.Data.Name == "gmm" {
+			out = append(out, m.name)
+		}
+	}
+	return out
+}
+
+// imageMetricNames are the metrics of image experiments (see images.go).
+var imageMetricNames = []string{"fid", "kid", "precision", "recall"}
+
+// Hash is a sha256 of the resolved config (defaults filled, files' contents
+// included), used to recognise finished cells and matching checkpoints.
+func (c *Config) Hash() string {
+	h := sha256.New()
+	b, _ := json.Marshal(c)
+	h.Write(b)
+	if c.Data.GMM != "" {
+		if g, err := os.ReadFile(c.Path(c.Data.GMM)); err == nil {
+			h.Write(g)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}

@@ -1,0 +1,439 @@
+package experiment
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/difflab/difflab/pkg/backend"
+	"github.com/difflab/difflab/pkg/data"
+	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/metrics"
+	"github.com/difflab/difflab/pkg/pipeline"
+	"github.com/difflab/difflab/pkg/track"
+	"github.com/gomlx/compute"
+)
+
+// Runner runs an experiment's grid.
+type Runner struct {
+	Config *Config
+	// Store receives one run per cell and seed, and the report. Required.
+	Store *track.Store
+	// OutDir is the run folder for the report, plots and cell samples.
+	// Default runs/<experiment name>.
+	OutDir string
+	// Progress receives one line per cell with cells done and time left (nil: silent).
+	Progress io.Writer
+	// Backend runs the graphs; nil means backend.New().
+	Backend compute.Backend
+}
+
+// CellResult is the outcome of one cell and seed.
+type CellResult struct {
+	Cell    Cell               `json:"cell"`
+	Metrics map[string]float64 `json:"metrics"`
+	// Seconds is the sampling wall time of the cell (not the evaluation).
+	Seconds float64 `json:"seconds"`
+	RunID   string  `json:"run_id"`
+	Resumed bool    `json:"-"`
+}
+
+// Results are every cell's results, in Config.Cells order.
+type Results struct {
+	Config *Config
+	Cells  []CellResult
+	// Floor holds, per seed, each metric between two independent samples of the
+	// true distribution of the same size: the value a perfect sampler gets, i.e.
+	// the noise level of the table.
+	Floor []map[string]float64
+}
+
+// Run evaluates every cell that the tracker does not already hold as finished for
+// the same evaluation settings (so an interrupted run resumes where it stopped),
+// then writes the report. Cancelling ctx stops between cells.
+func (r *Runner) Run(ctx context.Context) (*Results, error) {
+	c := r.Config
+	if r.Store == nil {
+		return nil, errors.New("experiment: Runner.Store is nil")
+	}
+	if r.OutDir == "" {
+		r.OutDir = filepath.Join("runs", c.Name)
+	}
+	if err := os.MkdirAll(filepath.Join(r.OutDir, "cells"), 0o755); err != nil {
+		return nil, fmt.Errorf("experiment: %w", err)
+	}
+	if r.Backend == nil {
+		b, err := backend.New()
+		if err != nil {
+			return nil, err
+		}
+		r.Backend = b
+	}
+	done, err := r.finishedCells()
+	if err != nil {
+		return nil, err
+	}
+	cells := c.Cells()
+	res := &Results{Config: c}
+	models := map[string]diffusion.Denoiser{}
+	scheds := map[string]*diffusion.Schedule{}
+	start := time.Now()
+	ran := 0
+	todo := 0
+	for _, cell := range cells {
+		if _, ok := done[cell.Key()]; !ok {
+			todo++
+		}
+	}
+	for i, cell := range cells {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if prev, ok := done[cell.Key()]; ok {
+			prev.Resumed = true
+			res.Cells = append(res.Cells, prev)
+			continue
+		}
+		s, ok := scheds[cell.Schedule]
+		if !ok {
+			s, err = diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: diffusion.ScheduleKind(cell.Schedule), T: c.T})
+			if err != nil {
+				return res, err
+			}
+			scheds[cell.Schedule] = s
+		}
+		den, ok := models[cell.Schedule]
+		if !ok {
+			den, err = r.model(ctx, s)
+			if err != nil {
+				return res, err
+			}
+			models[cell.Schedule] = den
+		}
+		cr, err := r.runCell(cell, s, den)
+		if err != nil {
+			return res, fmt.Errorf("experiment %s, cell %s: %w", c.Name, cell.Key(), err)
+		}
+		res.Cells = append(res.Cells, cr)
+		ran++
+		if r.Progress != nil {
+			el := time.Since(start)
+			left := time.Duration(float64(el) / float64(ran) * float64(todo-ran))
+			fmt.Fprintf(r.Progress, "[%d/%d] %-58s %s=%.4g  %.1fs  (elapsed %s, ~%s left)\n", i+1, len(cells), cell.Key(),
+				c.Eval.Primary, cr.Metrics[c.Eval.Primary], cr.Seconds, el.Round(time.Second), left.Round(time.Second))
+		}
+	}
+	if r.Progress != nil && ran < len(cells) {
+		fmt.Fprintf(r.Progress, "%d of %d cells were already finished and were reused\n", len(cells)-ran, len(cells))
+	}
+	for _, seed := range c.Seeds {
+		f, err := r.floor(seed)
+		if err != nil {
+			return res, err
+		}
+		res.Floor = append(res.Floor, f)
+	}
+	if err := r.writeReport(res); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// evalHash identifies what makes two evaluations of one cell comparable: the data,
+// the model, T, the number of samples, the metrics and clipping. It leaves out the
+// grid itself, so growing the grid reuses finished cells.
+func (c *Config) evalHash() string {
+	cc := *c
+	cc.Grid = GridConfig{ClipX0: c.Grid.ClipX0}
+	cc.Seeds, cc.Schedules, cc.Description, cc.Report = nil, nil, "", ReportConfig{}
+	cc.Eval.Primary = ""
+	return cc.Hash() + "-m" + metrics.Version
+}
+
+func (r *Runner) finishedCells() (map[string]CellResult, error) {
+	runs, err := r.Store.Runs(track.Query{Experiment: r.Config.Name, Filter: fmt.Sprintf("tags.eval_hash = %q and status = \"finished\"", r.Config.evalHash())})
+	if err != nil {
+		return nil, fmt.Errorf("experiment: reading finished cells: %w", err)
+	}
+	out := map[string]CellResult{}
+	for _, ri := range runs {
+		var cell Cell
+		if err := json.Unmarshal([]byte(ri.Tags["cell_json"]), &cell); err != nil {
+			continue
+		}
+		if _, dup := out[cell.Key()]; dup {
+			continue // newest first: keep the latest
+		}
+		m := map[string]float64{}
+		for k, v := range ri.Metrics {
+			m[k] = v
+		}
+		out[cell.Key()] = CellResult{Cell: cell, Metrics: m, Seconds: m["time/sample_s"], RunID: ri.ID}
+	}
+	return out, nil
+}
+
+func (r *Runner) model(ctx context.Context, s *diffusion.Schedule) (diffusion.Denoiser, error) {
+	c := r.Config
+	if c.Model.Kind == ModelOracle {
+		g, err := diffusion.LoadGMM(c.Path(c.Data.GMM))
+		if err != nil {
+			return diffusion.Denoiser{}, err
+		}
+		return g.Denoiser(s), nil
+	}
+	if c.Model.Kind == ModelCheckpoint {
+		l, err := pipeline.LoadCheckpoint(c.Path(c.Model.Checkpoint), false)
+		if err != nil {
+			return diffusion.Denoiser{}, err
+		}
+		if l.Schedule.Config.Kind != s.Config.Kind || l.Schedule.T() != s.T() {
+			return diffusion.Denoiser{}, fmt.Errorf("experiment: field model.checkpoint was trained with schedule %s, T = %d, but the experiment asks for %s, T = %d",
+				l.Schedule.Config.Kind, l.Schedule.T(), s.Config.Kind, s.T())
+		}
+		return l.Denoiser, nil
+	}
+	rec, err := c.Recipe(string(s.Config.Kind))
+	if err != nil {
+		return diffusion.Denoiser{}, err
+	}
+	res, err := pipeline.Train(ctx, rec, pipeline.TrainOptions{Store: r.Store, Experiment: c.Name,
+		RunName: "train " + string(s.Config.Kind), Progress: r.Progress, Backend: r.Backend})
+	if err != nil {
+		return diffusion.Denoiser{}, err
+	}
+	l, err := pipeline.LoadCheckpoint(res.Checkpoint, false)
+	if err != nil {
+		return diffusion.Denoiser{}, err
+	}
+	return l.Denoiser, nil
+}
+
+// Recipe is the training recipe of model.kind = "train" for one schedule: the
+// experiment's data and T with the [model.train] tables ([model.train.model],
+// [model.train.train], ...) on top. Its hash names the checkpoint folder, so a
+// model trained once is reused by every later run with the same recipe.
+func (c *Config) Recipe(schedule string) (*pipeline.Recipe, error) {
+	raw := map[string]any{}
+	for k, v := range c.Model.Train {
+		raw[k] = v
+	}
+	d := map[string]any{"name": c.Data.Name}
+	if c.Data.GMM != "" {
+		abs, err := filepath.Abs(c.Path(c.Data.GMM))
+		if err != nil {
+			return nil, err
+		}
+		d["gmm"] = abs
+	}
+	if c.Data.DataDir != "" {
+		d["data_dir"] = c.Data.DataDir
+	}
+	if c.Data.TrainN != 0 {
+		d["n"] = c.Data.TrainN
+	}
+	if extra, ok := raw["data"].(map[string]any); ok {
+		for k, v := range extra {
+			d[k] = v
+		}
+	}
+	raw["data"] = d
+	raw["schedule"] = map[string]any{"kind": schedule, "T": c.T}
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(raw); err != nil {
+		return nil, fmt.Errorf("experiment: field model.train: %w", err)
+	}
+	rec, err := pipeline.ParseRecipe(buf.String())
+	if err != nil {
+		return nil, fmt.Errorf("experiment: field model.train: %w", err)
+	}
+	return rec, nil
+}
+
+// truth returns a sampler of the true distribution.
+func (r *Runner) truth() (data.Sampler, *diffusion.GMM, error) {
+	c := r.Config
+	if c.Data.Name == "gmm" {
+		g, err := diffusion.LoadGMM(c.Path(c.Data.GMM))
+		return g, g, err
+	}
+	s, err := data.NewSampler(c.Data.Name, data.Options{GMMPath: c.Path(c.Data.GMM), DataDir: c.Data.DataDir})
+	return s, nil, err
+}
+
+// Streams of the per-cell randomness, so that the sampler's noise, the reference
+// sample and the metrics' projections never share a stream.
+const (
+	streamReference = 0x7265666572656e63 // "referenc"
+	streamFloor     = 0x666c6f6f72666c72 // "floorflr"
+)
+
+// floor evaluates the metrics on a second fresh sample of the true distribution
+// against the same reference sample the cells of this seed use.
+func (r *Runner) floor(seed uint64) (map[string]float64, error) {
+	truth, gmm, err := r.truth()
+	if err != nil {
+		return nil, err
+	}
+	n := r.Config.Eval.N
+	ref := truth.Sample(n, newRand(seed, streamReference))
+	x := truth.Sample(n, newRand(seed, streamFloor))
+	out := map[string]float64{}
+	for _, m := range evaluate2D(r.Config.Eval.Metrics, x, ref, gmm, seed) {
+		out[m.Name] = m.Value
+	}
+	return out, nil
+}
+
+func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoiser) (CellResult, error) {
+	c := r.Config
+	truth, gmm, err := r.truth()
+	if err != nil {
+		return CellResult{}, err
+	}
+	sm, err := diffusion.NewSampler(r.Backend, s, den, cell.SamplerConfig(*c.Grid.ClipX0))
+	if err != nil {
+		return CellResult{}, err
+	}
+	dim := truth.Dim()
+	n := c.Eval.N
+	bs := c.Eval.BatchSize
+	if bs == 0 || bs > n {
+		bs = n
+	}
+	noise := diffusion.NewPCGNoise(cell.Seed)
+	t0 := time.Now()
+	var flat []float64
+	for done := 0; done < n; done += bs {
+		b := min(bs, n-done)
+		out, err := sm.Sample([]int{b, dim}, nil, noise, diffusion.SampleOptions{})
+		if err != nil {
+			return CellResult{}, err
+		}
+		flat = append(flat, out.X0...)
+	}
+	secs := time.Since(t0).Seconds()
+	x := rows(flat, dim)
+	ref := truth.Sample(n, newRand(cell.Seed, streamReference))
+	results := evaluate2D(c.Eval.Metrics, x, ref, gmm, cell.Seed)
+
+	params := map[string]any{
+		"schedule": cell.Schedule, "spacing": cell.Spacing, "sampler": cell.Sampler, "eta": cell.Eta,
+		"steps": cell.Steps, "seed": int64(cell.Seed), "T": c.T, "eval_n": n, "data": c.Data.Name,
+		"model": c.Model.Kind, "clip_x0": *c.Grid.ClipX0, "metrics_version": metrics.Version,
+	}
+	if cell.Sampler == string(diffusion.DDPMStrided) {
+		params["variance"] = string(diffusion.FixedLarge)
+	}
+	vals := map[string]float64{"time/sample_s": secs, "time/steps_per_s": float64(cell.Steps*((n+bs-1)/bs)) / secs}
+	for _, m := range results {
+		vals[m.Name] = m.Value
+		for k, v := range m.Params {
+			params[m.Name+"."+k] = v
+		}
+		params[m.Name+".ref_n"] = m.M
+		params[m.Name+".seed"] = int64(m.Seed)
+		for k, v := range m.Extra {
+			vals[m.Name+"/"+k] = v
+		}
+	}
+	cellJSON, _ := json.Marshal(cell)
+	seed := int64(cell.Seed)
+	run, err := r.Store.StartRun(track.RunOptions{
+		Experiment: c.Name, Name: cell.Key(), Params: params, Seed: &seed, ConfigHash: c.Hash(),
+		Backend: backend.Description(),
+		Tags: map[string]string{"row": cell.Row(), "eval_hash": c.evalHash(), "cell_json": string(cellJSON),
+			"schedule": cell.Schedule, "model": c.Model.Kind},
+	})
+	if err != nil {
+		return CellResult{}, err
+	}
+	run.LogMetrics(0, vals)
+	samples, _ := json.Marshal(map[string]any{"samples": x})
+	if err := os.WriteFile(r.cellFile(cell), samples, 0o644); err != nil {
+		run.End(err)
+		return CellResult{}, err
+	}
+	run.LogArtifact("samples.json", bytes.NewReader(samples))
+	if err := run.End(nil); err != nil {
+		return CellResult{}, err
+	}
+	return CellResult{Cell: cell, Metrics: vals, Seconds: secs, RunID: run.ID()}, nil
+}
+
+func (r *Runner) cellFile(cell Cell) string {
+	name := strings.NewReplacer(" ", "_", "=", "-").Replace(cell.Key())
+	return filepath.Join(r.OutDir, "cells", name+".json")
+}
+
+// loadCellSamples reads a cell's samples back for the report ("" if missing).
+func (r *Runner) loadCellSamples(cell Cell) [][]float64 {
+	b, err := os.ReadFile(r.cellFile(cell))
+	if err != nil {
+		return nil
+	}
+	var v struct{ Samples [][]float64 }
+	if json.Unmarshal(b, &v) != nil {
+		return nil
+	}
+	return v.Samples
+}
+
+func rows(flat []float64, dim int) [][]float64 {
+	out := make([][]float64, len(flat)/dim)
+	for i := range out {
+		out[i] = flat[i*dim : (i+1)*dim]
+	}
+	return out
+}
+
+// metricValue is one metric of a cell with what it was computed with.
+type metricValue struct {
+	metrics.Result
+	Extra map[string]float64 // sub-values logged as NAME/KEY
+}
+
+// evaluate2D computes the named metrics of samples x against a fresh reference
+// sample of the true distribution. The "modes" value is the total-variation
+// distance between the sampled and true mode weights, counting off-mode samples
+// as their own bin: 1/2 (sum_k |w_k - pi_k| + off).
+func evaluate2D(names []string, x, ref [][]float64, g *diffusion.GMM, seed uint64) []metricValue {
+	var out []metricValue
+	for _, name := range names {
+		var mv metricValue
+		switch name {
+		case "swd":
+			mv.Result = metrics.SlicedWasserstein(x, ref, metrics.SWDConfig{Seed: seed})
+		case "mmd":
+			mv.Result = metrics.MMD2(x, ref, metrics.MMDConfig{Seed: seed})
+		case "energy":
+			mv.Result = metrics.EnergyDistance(x, ref)
+		case "loglik":
+			mv.Result = metrics.MeanLogLikelihood(g, x)
+		case "modes":
+			ms := metrics.ModeWeights(g, x, 0)
+			tv := ms.OffMode
+			mv.Extra = map[string]float64{"off": ms.OffMode}
+			for k, w := range ms.Weights {
+				tv += math.Abs(w - g.Weights[k])
+				mv.Extra[fmt.Sprintf("w%d", k)] = w
+			}
+			mv.Result = metrics.Result{Name: "modes", Value: tv / 2, N: ms.N, Params: map[string]any{"off_mode_stds": ms.K}, Version: ms.Version}
+		}
+		mv.Name = name
+		out = append(out, mv)
+	}
+	return out
+}
+
+func newRand(seed, stream uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, stream)) }

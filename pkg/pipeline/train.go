@@ -1,0 +1,273 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/difflab/difflab/pkg/backend"
+	"github.com/difflab/difflab/pkg/data"
+	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/models"
+	"github.com/difflab/difflab/pkg/plot"
+	"github.com/difflab/difflab/pkg/track"
+	"github.com/difflab/difflab/pkg/train"
+	"github.com/gomlx/compute"
+)
+
+// metadataKey is where a checkpoint's manifest keeps the recipe, so that
+// LoadCheckpoint can rebuild the model.
+const metadataKey = "recipe"
+
+// TrainOptions tune Train.
+type TrainOptions struct {
+	// CheckpointDir overrides Recipe.Train.CheckpointDir; default
+	// runs/checkpoints/<recipe hash>.
+	CheckpointDir string
+	// Store, when set, receives a run with the recipe as params, the loss curve,
+	// preview PNGs and the checkpoint path.
+	Store *track.Store
+	// Experiment and RunName of the tracker run. Default "train" and the dataset's name.
+	Experiment, RunName string
+	// Progress receives a progress line with loss and steps/s (nil: none).
+	Progress io.Writer
+	// Backend runs the graphs; nil means backend.New().
+	Backend compute.Backend
+}
+
+// TrainResult describes a finished training.
+type TrainResult struct {
+	CheckpointDir string // the folder holding the checkpoints (ckpt-NNNNNNNN)
+	Checkpoint    string // the last checkpoint written
+	Step          int
+	Loss          float64
+	NumParams     int
+	RunID         string
+}
+
+// DefaultCheckpointRoot is where checkpoints go when no folder is given.
+const DefaultCheckpointRoot = "runs/checkpoints"
+
+// CheckpointDirFor is the default checkpoint folder of a recipe.
+func CheckpointDirFor(r *Recipe) string { return filepath.Join(DefaultCheckpointRoot, r.Hash()) }
+
+// LoadDataset loads the recipe's training data.
+func LoadDataset(r *Recipe) (*data.Dataset, error) {
+	return data.Load(r.Data.Name, data.Options{N: r.Data.N, Seed: r.Data.Seed, GMMPath: r.Data.GMM, DataDir: r.Data.DataDir,
+		Split: data.Train, Pad: r.Data.Pad})
+}
+
+// NewDenoiser builds the recipe's untrained model for examples of the given shape.
+func NewDenoiser(r *Recipe, shape []int) (diffusion.Denoiser, error) {
+	switch r.Model.Kind {
+	case ModelMLP:
+		c := r.Model.MLP
+		c.Dim = shape[len(shape)-1]
+		return models.NewMLP(c)
+	case ModelUNet:
+		c := r.Model.UNet
+		c.ImageSize, c.InChannels = shape[0], shape[2]
+		return models.NewUNet(c)
+	}
+	return diffusion.Denoiser{}, fmt.Errorf("recipe: model.kind %q, want mlp or unet", r.Model.Kind)
+}
+
+// Train trains the recipe's model, resuming from the latest checkpoint in the
+// checkpoint folder when there is one (so an interrupted training continues where
+// it stopped, and a finished one returns at once). Cancelling ctx saves a
+// checkpoint and returns ctx's error.
+func Train(ctx context.Context, r *Recipe, o TrainOptions) (*TrainResult, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	b := o.Backend
+	if b == nil {
+		var err error
+		if b, err = backend.New(); err != nil {
+			return nil, err
+		}
+	}
+	s, err := diffusion.NewSchedule(r.Schedule)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := LoadDataset(r)
+	if err != nil {
+		return nil, err
+	}
+	den, err := NewDenoiser(r, ds.Shape)
+	if err != nil {
+		return nil, err
+	}
+	var opts []data.LoaderOption
+	if r.Data.Flip {
+		opts = append(opts, data.WithHorizontalFlip())
+	}
+	loader, err := data.NewLoader(ds, r.Train.BatchSize, r.Train.Seed, opts...)
+	if err != nil {
+		return nil, err
+	}
+	cfg := r.Train
+	cfg.CheckpointDir = o.CheckpointDir
+	if cfg.CheckpointDir == "" {
+		cfg.CheckpointDir = r.Train.CheckpointDir
+	}
+	if cfg.CheckpointDir == "" {
+		cfg.CheckpointDir = CheckpointDirFor(r)
+	}
+	tr, err := train.New(b, s, den, cfg, train.SourceOf(func() []float32 { return loader.Next().X }, loader.State, loader.Restore), ds.Shape)
+	if err != nil {
+		return nil, err
+	}
+	tr.Progress = o.Progress
+	if err := tr.SetMetadata(metadataKey, r); err != nil {
+		return nil, err
+	}
+	if err := tr.Resume(""); err != nil && !errors.Is(err, train.ErrNoCheckpoint) {
+		return nil, err
+	}
+	res := &TrainResult{CheckpointDir: cfg.CheckpointDir, NumParams: tr.NumParameters()}
+	var logger train.Logger
+	var run *track.Run
+	if o.Store != nil {
+		exp, name := o.Experiment, o.RunName
+		if exp == "" {
+			exp = "train"
+		}
+		if name == "" {
+			name = fmt.Sprintf("%s %s %s", r.Data.Name, r.Model.Kind, r.Schedule.Kind)
+		}
+		seed := int64(r.Train.Seed)
+		run, err = o.Store.StartRun(track.RunOptions{Experiment: exp, Name: name, ConfigHash: r.Hash(), Seed: &seed,
+			Backend: backend.Description(), Tags: map[string]string{"kind": "train", "data": r.Data.Name, "model": r.Model.Kind},
+			Params: map[string]any{"data": r.Data.Name, "model": r.Model.Kind, "schedule": string(r.Schedule.Kind), "T": r.Schedule.T,
+				"recipe_hash": r.Hash(), "checkpoint_dir": cfg.CheckpointDir, "start_step": tr.Step()}})
+		if err != nil {
+			return nil, err
+		}
+		logger = run
+		res.RunID = run.ID()
+	}
+	if r.Preview.N > 0 && r.Preview.Steps > 0 && cfg.SampleEvery > 0 {
+		tr.OnSample(func(step int, tr *train.Trainer) error {
+			png, err := previewPNG(b, s, tr, r, ds.Shape, fmt.Sprintf("step %d", step))
+			if err != nil {
+				return err
+			}
+			if l := tr.Logger(); l != nil {
+				return l.LogArtifact(fmt.Sprintf("samples-step%08d.png", step), bytes.NewReader(png))
+			}
+			return nil
+		})
+	}
+	err = tr.Run(ctx, logger)
+	res.Step, res.Loss, res.Checkpoint = tr.Step(), tr.Loss(), tr.LastCheckpoint()
+	if run != nil {
+		if err == nil && r.Preview.N > 0 && r.Preview.Steps > 0 {
+			if png, perr := previewPNG(b, s, tr, r, ds.Shape, fmt.Sprintf("step %d (final)", tr.Step())); perr == nil {
+				run.LogArtifact("samples-final.png", bytes.NewReader(png))
+			}
+		}
+		run.SetNote("checkpoint: " + res.Checkpoint)
+		if endErr := run.End(err); err == nil {
+			err = endErr
+		}
+	}
+	return res, err
+}
+
+// previewPNG samples the trainer's EMA weights with DDIM (eta = 0) and draws them.
+func previewPNG(b compute.Backend, s *diffusion.Schedule, tr *train.Trainer, r *Recipe, shape []int, title string) ([]byte, error) {
+	den, err := tr.EMADenoiser()
+	if err != nil {
+		return nil, err
+	}
+	clip := 0.0
+	if IsImage(r.Data.Name) {
+		clip = 1
+	}
+	sm, err := diffusion.NewSampler(b, s, den, diffusion.SamplerConfig{Kind: diffusion.DDIM, Steps: r.Preview.Steps, ClipX0: clip})
+	if err != nil {
+		return nil, err
+	}
+	full := append([]int{r.Preview.N}, shape...)
+	res, err := sm.Sample(full, nil, diffusion.NewPCGNoise(r.Preview.Seed), diffusion.SampleOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return Picture(res.X0, full, title)
+}
+
+// Picture draws samples of the given full shape [N, ...]: a grid of images for
+// [N, H, W, C], a scatter plot for [N, 2] (or more dimensions, drawing the first two).
+func Picture(x []float64, shape []int, title string) ([]byte, error) {
+	if len(shape) == 4 {
+		img := plot.ImageGrid(x, shape[0], shape[1], shape[2], shape[3], 0, 2)
+		return plot.PNG(func(w io.Writer) error { return plot.WriteImagePNG(w, img) })
+	}
+	d := shape[len(shape)-1]
+	pts := make([][]float64, shape[0])
+	for i := range pts {
+		pts[i] = x[i*d : (i+1)*d]
+	}
+	return plot.PNG(func(w io.Writer) error { return plot.Scatter(w, title, 480, nil, plot.Points{XY: pts}) })
+}
+
+// Loaded is a trained denoiser ready to sample.
+type Loaded struct {
+	Recipe   *Recipe
+	Schedule *diffusion.Schedule
+	Denoiser diffusion.Denoiser
+	// Shape is the per-example shape, e.g. [2] or [28, 28, 1].
+	Shape []int
+	// Step is the training step of the checkpoint; Dir the checkpoint read.
+	Step int
+	Dir  string
+}
+
+// LoadCheckpoint loads a checkpoint written by Train. dir is either one
+// checkpoint (ckpt-NNNNNNNN) or a checkpoint folder, whose latest checkpoint is
+// used. raw selects the raw weights instead of the EMA (the default for sampling).
+func LoadCheckpoint(dir string, raw bool) (*Loaded, error) {
+	ckpt := dir
+	if m, err := train.ReadManifest(dir); err != nil || m == nil {
+		latest, lerr := train.LatestCheckpoint(dir)
+		if lerr != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", dir, lerr)
+		}
+		ckpt = latest
+	}
+	m, err := train.ReadManifest(ckpt)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", ckpt, err)
+	}
+	rawRecipe, ok := m.Metadata[metadataKey]
+	if !ok {
+		return nil, fmt.Errorf("checkpoint %s: no recipe in its manifest (not written by difflab train)", ckpt)
+	}
+	var r Recipe
+	if err := json.Unmarshal(rawRecipe, &r); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: recipe: %w", ckpt, err)
+	}
+	s, err := diffusion.NewSchedule(r.Schedule)
+	if err != nil {
+		return nil, err
+	}
+	den, err := NewDenoiser(&r, m.XShape)
+	if err != nil {
+		return nil, err
+	}
+	w := train.EMAWeights
+	if raw {
+		w = train.RawWeights
+	}
+	den, err = train.LoadDenoiser(ckpt, den, w)
+	if err != nil {
+		return nil, err
+	}
+	return &Loaded{Recipe: &r, Schedule: s, Denoiser: den, Shape: m.XShape, Step: m.Step, Dir: ckpt}, nil
+}
