@@ -1,0 +1,164 @@
+package experiment
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/difflab/difflab/pkg/track"
+)
+
+const testGMM = `{"weights": [0.5, 0.5], "means": [[-1.5, 0], [1.5, 0.5]], "stds": [0.3, 0.2]}`
+
+// writeExperiment writes a small experiment folder and returns it.
+func writeExperiment(t *testing.T, config string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "gmm.json"), []byte(testGMM), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+const smallConfig = `
+name = "small"
+seeds = [1, 2]
+schedules = ["linear"]
+T = 100
+[data]
+name = "gmm"
+gmm = "gmm.json"
+[model]
+kind = "oracle"
+[grid]
+etas = [0.0, 1.0]
+steps = [5, 100]
+[eval]
+n = 300
+`
+
+func runExperiment(t *testing.T, dir string) *Results {
+	t.Helper()
+	cfg, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := track.Open(filepath.Join(dir, "runs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := &Runner{Config: cfg, Store: st, OutDir: filepath.Join(dir, "out")}
+	res, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestSameSeedsSameNumbers runs one experiment twice in fresh folders and compares
+// every metric of every cell exactly.
+func TestSameSeedsSameNumbers(t *testing.T) {
+	a := runExperiment(t, writeExperiment(t, smallConfig))
+	b := runExperiment(t, writeExperiment(t, smallConfig))
+	if len(a.Cells) != 2*3*2 || len(a.Cells) != len(b.Cells) {
+		t.Fatalf("cells: %d and %d, want 12", len(a.Cells), len(b.Cells))
+	}
+	for i := range a.Cells {
+		ca, cb := a.Cells[i], b.Cells[i]
+		if ca.Cell != cb.Cell {
+			t.Fatalf("cell %d: %v vs %v", i, ca.Cell, cb.Cell)
+		}
+		for _, m := range []string{"swd", "mmd", "energy", "loglik", "modes"} {
+			if ca.Metrics[m] != cb.Metrics[m] {
+				t.Errorf("%s %s: %v then %v", ca.Cell.Key(), m, ca.Metrics[m], cb.Metrics[m])
+			}
+		}
+	}
+	// Different seeds do differ.
+	if a.Cells[0].Metrics["swd"] == a.Cells[6].Metrics["swd"] {
+		t.Errorf("seeds 1 and 2 gave the same swd %v", a.Cells[0].Metrics["swd"])
+	}
+}
+
+// TestResumeSkipsFinishedCells runs an experiment, grows its grid, and checks that
+// the second run reuses the finished cells and only runs the new ones, and that the
+// tracker holds one run per cell and the report.
+func TestResumeSkipsFinishedCells(t *testing.T) {
+	dir := writeExperiment(t, smallConfig)
+	first := runExperiment(t, dir)
+	grown := strings.Replace(smallConfig, "steps = [5, 100]", "steps = [5, 20, 100]", 1)
+	os.WriteFile(filepath.Join(dir, ConfigFile), []byte(grown), 0o644)
+	second := runExperiment(t, dir)
+	resumed := 0
+	for _, c := range second.Cells {
+		if c.Resumed {
+			resumed++
+		}
+	}
+	if resumed != len(first.Cells) || len(second.Cells) != len(first.Cells)+6 {
+		t.Errorf("second run: %d cells, %d resumed; want %d cells, %d resumed", len(second.Cells), resumed, len(first.Cells)+6, len(first.Cells))
+	}
+	st, err := track.Open(filepath.Join(dir, "runs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := st.Runs(track.Query{Experiment: "small", Filter: `tags.row = "eta=0" and params.steps = 5 and params.seed = 1`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Params["eta"] != 0.0 || runs[0].Metrics["swd"] != first.Cells[0].Metrics["swd"] {
+		t.Errorf("tracker run of the first cell: %+v", runs)
+	}
+	for _, f := range []string{ReportFile, "energy_vs_steps_linear.png", "samples_linear.png"} {
+		if _, err := os.Stat(filepath.Join(dir, "out", f)); err != nil {
+			t.Errorf("report file: %v", err)
+		}
+	}
+	report, _ := os.ReadFile(filepath.Join(dir, "out", ReportFile))
+	for _, want := range []string{"| eta=0 |", "| sigma-hat |", "S = 20", "true vs true"} {
+		if !strings.Contains(string(report), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, c := range []struct {
+		edit func(string) string
+		want string
+	}{
+		{func(s string) string { return strings.Replace(s, `name = "gmm"`, `name = "imagenet"`, 1) }, `field data.name = "imagenet"`},
+		{func(s string) string { return strings.Replace(s, `kind = "oracle"`, `kind = "magic"`, 1) }, `field model.kind = "magic"`},
+		{func(s string) string { return strings.Replace(s, `steps = [5, 100]`, `steps = [5, 101]`, 1) }, "field grid.steps[1] = 101, want 1 <= S <= T = 100"},
+		{func(s string) string { return strings.Replace(s, `etas = [0.0, 1.0]`, `etas = [0.0, -1.0]`, 1) }, "field grid.etas[1] = -1"},
+		{func(s string) string { return strings.Replace(s, `schedules = ["linear"]`, `schedules = ["linear", "quad"]`, 1) }, `field schedules[1] = "quad"`},
+		{func(s string) string { return strings.Replace(s, `n = 300`, `n = 300`+"\nmetrics = [\"fid\"]", 1) }, `field eval.metrics[0] = "fid"`},
+		{func(s string) string { return strings.Replace(s, `T = 100`, "T = 100\ncolour = 3", 1) }, "unknown field(s) colour"},
+		{func(s string) string { return strings.Replace(s, `[grid]`, "[grid]\nsamplers = [\"plms\"]", 1) }, `field grid.samplers[0] = "plms"`},
+	} {
+		_, err := Load(writeExperiment(t, c.edit(smallConfig)))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Load: error %v, want %q", err, c.want)
+		}
+	}
+}
+
+// TestShippedExperimentsLoad checks every experiment folder in the repository.
+func TestShippedExperimentsLoad(t *testing.T) {
+	dirs, _ := filepath.Glob("../../experiments/*/" + ConfigFile)
+	if len(dirs) == 0 {
+		t.Fatal("no experiments found")
+	}
+	for _, d := range dirs {
+		if _, err := Load(filepath.Dir(d)); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+}
