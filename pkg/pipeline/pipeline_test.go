@@ -1,0 +1,155 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/track"
+)
+
+const testGMM = `{"weights": [0.5, 0.5], "means": [[-1.5, 0], [1.5, 0.5]], "stds": [0.3, 0.2]}`
+
+func writeRecipe(t *testing.T, text string) string {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "gmm.json"), []byte(testGMM), 0o644)
+	p := filepath.Join(dir, "recipe.toml")
+	os.WriteFile(p, []byte(text), 0o644)
+	return p
+}
+
+const tinyRecipe = `
+[data]
+name = "gmm"
+gmm = "gmm.json"
+n = 512
+[schedule]
+kind = "cosine"
+T = 100
+[train]
+steps = 30
+batch_size = 64
+learning_rate = 1e-3
+checkpoint_every = 10
+log_every = 5
+seed = 3
+[preview]
+n = 50
+steps = 10
+`
+
+func TestRecipeDefaultsAndOverrides(t *testing.T) {
+	r, err := LoadRecipe(writeRecipe(t, tinyRecipe), "train.steps=7", "train.decay=cosine", "model.mlp.hidden=32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Train.Steps != 7 || r.Train.Decay != "cosine" || r.Model.MLP.Hidden != 32 {
+		t.Errorf("overrides: steps %d decay %q hidden %d, want 7 cosine 32", r.Train.Steps, r.Train.Decay, r.Model.MLP.Hidden)
+	}
+	if r.Model.Kind != ModelMLP || r.Model.MLP.NumBlocks == 0 || r.Train.AdamBeta2 != 0.999 {
+		t.Errorf("defaults not filled: %+v", r.Model)
+	}
+	if !filepath.IsAbs(r.Data.GMM) && !strings.Contains(r.Data.GMM, string(filepath.Separator)) {
+		t.Errorf("gmm path %q not resolved against the recipe's folder", r.Data.GMM)
+	}
+	r2, _ := LoadRecipe(writeRecipe(t, tinyRecipe), "train.steps=8")
+	if r.Hash() == r2.Hash() {
+		t.Errorf("recipes with different steps share the hash %s", r.Hash())
+	}
+}
+
+func TestRecipeErrors(t *testing.T) {
+	for _, c := range []struct {
+		text      string
+		overrides []string
+		want      string
+	}{
+		{strings.Replace(tinyRecipe, `name = "gmm"`, `name = "imagenet"`, 1), nil, `field data.name = "imagenet"`},
+		{tinyRecipe, []string{"model.kind=unet"}, `model.kind = "unet" is for images`},
+		{tinyRecipe, []string{"train.batch_size=-1"}, "batch_size"},
+		{tinyRecipe, []string{"train.stepz=3"}, "unknown field(s) train.stepz"},
+		{tinyRecipe, []string{"nonsense"}, "want key=value"},
+		{strings.Replace(tinyRecipe, `kind = "cosine"`, `kind = "quad"`, 1), nil, `unknown schedule kind "quad"`},
+	} {
+		_, err := LoadRecipe(writeRecipe(t, c.text), c.overrides...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("LoadRecipe(%v): %v, want %q", c.overrides, err, c.want)
+		}
+	}
+}
+
+// TestTrainLoadSample trains a tiny MLP, loads its checkpoint back and checks that
+// the loaded EMA denoiser gives the same samples as the trainer's, that training
+// again is a no-op resume, and that the tracker holds the run.
+func TestTrainLoadSample(t *testing.T) {
+	p := writeRecipe(t, tinyRecipe)
+	r, err := LoadRecipe(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := track.Open(filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ck := filepath.Join(t.TempDir(), "ck")
+	res, err := Train(context.Background(), r, TrainOptions{CheckpointDir: ck, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Step != 30 || filepath.Base(res.Checkpoint) != "ckpt-00000030" {
+		t.Fatalf("trained to step %d, checkpoint %s", res.Step, res.Checkpoint)
+	}
+	l, err := LoadCheckpoint(ck, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Step != 30 || l.Schedule.Config.Kind != diffusion.Cosine || l.Schedule.T() != 100 || len(l.Shape) != 1 || l.Shape[0] != 2 {
+		t.Errorf("loaded: step %d schedule %s T %d shape %v", l.Step, l.Schedule.Config.Kind, l.Schedule.T(), l.Shape)
+	}
+	sample := func(den diffusion.Denoiser) []float64 {
+		sm, err := diffusion.NewSampler(nil, l.Schedule, den, diffusion.SamplerConfig{Kind: diffusion.DDIM, Steps: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sm.Backend = backendForTest(t)
+		out, err := sm.Sample([]int{5, 2}, nil, diffusion.NewPCGNoise(1), diffusion.SampleOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.X0
+	}
+	a, b := sample(l.Denoiser), sample(l.Denoiser)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("loaded denoiser is not deterministic")
+		}
+	}
+	raw, err := LoadCheckpoint(filepath.Join(ck, "ckpt-00000030"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := sample(raw.Denoiser); c[0] == a[0] && c[1] == a[1] {
+		t.Errorf("raw and EMA weights sample the same values")
+	}
+	again, err := Train(context.Background(), r, TrainOptions{CheckpointDir: ck})
+	if err != nil || again.Step != 30 {
+		t.Errorf("training a finished recipe again: step %d, %v", again.Step, err)
+	}
+	runs, err := st.Runs(track.Query{Experiment: "train"})
+	if err != nil || len(runs) != 1 || runs[0].Status != track.StatusFinished || runs[0].Metrics["train/loss"] == 0 {
+		t.Errorf("tracker runs: %+v, %v", runs, err)
+	}
+	arts, _ := st.Artifacts(runs[0].ID)
+	found := false
+	for _, a := range arts {
+		found = found || a.Name == "samples-final.png"
+	}
+	if !found {
+		t.Errorf("no samples-final.png among the run's artifacts %v", arts)
+	}
+}
