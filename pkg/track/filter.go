@@ -482,7 +482,7 @@ func (p *parser) bindValue(f field, op string, lit any, vt token) (any, error) {
 }
 
 func validStatus(s Status) bool {
-	for _, v := range Statuses {
+	for _, v := range allStatuses {
 		if s == v {
 			return true
 		}
@@ -491,8 +491,8 @@ func validStatus(s Status) bool {
 }
 
 func statusNames() string {
-	names := make([]string, len(Statuses))
-	for i, s := range Statuses {
+	names := make([]string, len(allStatuses))
+	for i, s := range allStatuses {
 		names[i] = string(s)
 	}
 	return strings.Join(names, ", ")

@@ -28,8 +28,8 @@ const (
 	StatusCrashed  Status = "crashed"
 )
 
-// Statuses lists every Status, in lifecycle order.
-var Statuses = []Status{StatusRunning, StatusFinished, StatusFailed, StatusCrashed}
+// allStatuses lists every Status, in lifecycle order.
+var allStatuses = []Status{StatusRunning, StatusFinished, StatusFailed, StatusCrashed}
 
 // Defaults of RunOptions.
 const (
