@@ -33,6 +33,11 @@ type Config struct {
 	Name string `toml:"name" json:"name"`
 	// Description says what the experiment shows, for the report.
 	Description string `toml:"description" json:"description"`
+	// Mode is "sample" (default): draw samples and compare them with the true
+	// distribution, the DDIM paper's Table 1; or "inversion": encode data with the
+	// deterministic DDIM update and decode it back, reporting the reconstruction
+	// error against S, the DDIM paper's Table 2.
+	Mode string `toml:"mode" json:"mode"`
 	// Seeds: every cell is sampled and evaluated once per seed; the report shows the
 	// mean (and the spread when there are several). Default [1].
 	Seeds []uint64 `toml:"seeds" json:"seeds"`
@@ -61,6 +66,12 @@ type DataConfig struct {
 	// images: 0 means the whole split).
 	TrainN int `toml:"train_n" json:"train_n,omitempty"`
 }
+
+// Modes.
+const (
+	ModeSample    = "sample"
+	ModeInversion = "inversion"
+)
 
 // Model kinds.
 const (
@@ -173,8 +184,22 @@ func (c Config) withDefaults() Config {
 	if c.Name == "" {
 		c.Name = filepath.Base(filepath.Clean(c.dir))
 	}
+	if c.Mode == "" {
+		c.Mode = ModeSample
+	}
 	if len(c.Seeds) == 0 {
 		c.Seeds = []uint64{1}
+	}
+	if c.Mode == ModeInversion {
+		if len(c.Grid.Samplers) == 0 {
+			c.Grid.Samplers = []string{string(diffusion.DDIM)}
+		}
+		if len(c.Grid.Etas) == 0 {
+			c.Grid.Etas = []float64{0}
+		}
+		if len(c.Eval.Metrics) == 0 {
+			c.Eval.Metrics = slices.Clone(inversionMetricNames)
+		}
 	}
 	if len(c.Schedules) == 0 {
 		c.Schedules = []string{string(diffusion.Linear)}
@@ -241,6 +266,12 @@ func (c *Config) Validate() error {
 		if _, err := diffusion.LoadGMM(c.Path(c.Data.GMM)); err != nil {
 			return fmt.Errorf("field data.gmm: %w", err)
 		}
+	}
+	if c.Mode != ModeSample && c.Mode != ModeInversion {
+		return fmt.Errorf("field mode = %q, want sample or inversion", c.Mode)
+	}
+	if c.Mode == ModeInversion && (!slices.Equal(c.Grid.Samplers, []string{"ddim"}) || !slices.Equal(c.Grid.Etas, []float64{0})) {
+		return fmt.Errorf("fields grid.samplers = %v and grid.etas = %v: inversion uses deterministic DDIM only (samplers = [\"ddim\"], etas = [0])", c.Grid.Samplers, c.Grid.Etas)
 	}
 	switch c.Model.Kind {
 	case ModelOracle:
@@ -315,6 +346,9 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) allowedMetrics() []string {
+	if c.Mode == ModeInversion {
+		return inversionMetricNames
+	}
 	if c.isImage() {
 		return imageMetricNames
 	}
@@ -326,6 +360,11 @@ func (c *Config) allowedMetrics() []string {
 	}
 	return out
 }
+
+// inversionMetricNames are the metrics of the inversion mode: the mean squared
+// reconstruction error per coordinate, and the standard deviation of the encoded
+// x_T (1 for a latent that looks like N(0, I)).
+var inversionMetricNames = []string{"recon_mse", "latent_std"}
 
 // imageMetricNames are the metrics of image experiments (see images.go).
 var imageMetricNames = []string{"fid", "kid", "precision", "recall"}

@@ -138,7 +138,9 @@ func TestConfigValidation(t *testing.T) {
 		{func(s string) string { return strings.Replace(s, `kind = "oracle"`, `kind = "magic"`, 1) }, `field model.kind = "magic"`},
 		{func(s string) string { return strings.Replace(s, `steps = [5, 100]`, `steps = [5, 101]`, 1) }, "field grid.steps[1] = 101, want 1 <= S <= T = 100"},
 		{func(s string) string { return strings.Replace(s, `etas = [0.0, 1.0]`, `etas = [0.0, -1.0]`, 1) }, "field grid.etas[1] = -1"},
-		{func(s string) string { return strings.Replace(s, `schedules = ["linear"]`, `schedules = ["linear", "quad"]`, 1) }, `field schedules[1] = "quad"`},
+		{func(s string) string {
+			return strings.Replace(s, `schedules = ["linear"]`, `schedules = ["linear", "quad"]`, 1)
+		}, `field schedules[1] = "quad"`},
 		{func(s string) string { return strings.Replace(s, `n = 300`, `n = 300`+"\nmetrics = [\"fid\"]", 1) }, `field eval.metrics[0] = "fid"`},
 		{func(s string) string { return strings.Replace(s, `T = 100`, "T = 100\ncolour = 3", 1) }, "unknown field(s) colour"},
 		{func(s string) string { return strings.Replace(s, `[grid]`, "[grid]\nsamplers = [\"plms\"]", 1) }, `field grid.samplers[0] = "plms"`},

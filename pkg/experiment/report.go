@@ -19,20 +19,25 @@ import (
 // ReportFile is the report's file name inside the run folder.
 const ReportFile = "report.md"
 
+// noBest lists the metrics that describe rather than rank: no value is marked best.
+var noBest = map[string]bool{"latent_std": true}
+
 // higherIsBetter lists the metrics where a larger value is better.
 var higherIsBetter = map[string]bool{"loglik": true, "precision": true, "recall": true}
 
 // metricDoc says in words what each metric is, for the report.
 var metricDoc = map[string]string{
-	"swd":       "sliced Wasserstein-2 distance to a fresh sample of the true distribution (256 seeded projections); lower is better",
-	"mmd":       "unbiased MMD^2 with a Gaussian kernel, median-heuristic bandwidth, against a fresh true sample; lower is better",
-	"energy":    "energy distance to a fresh true sample; lower is better",
-	"loglik":    "mean log-density of the samples under the true mixture (exact); higher is better, but it also rewards collapse onto the modes",
-	"modes":     "total-variation distance between the fraction of samples per mixture component and the true weights (samples beyond 3 std of every mode count as their own bin); lower is better",
-	"fid":       "Frechet distance in the feature space of difflab's classifier; lower is better",
-	"kid":       "kernel inception-style distance in the same feature space; lower is better",
-	"precision": "fraction of samples inside the data manifold (k-NN balls, k = 3); higher is better",
-	"recall":    "fraction of data inside the samples' manifold; higher is better",
+	"swd":        "sliced Wasserstein-2 distance to a fresh sample of the true distribution (256 seeded projections); lower is better",
+	"mmd":        "unbiased MMD^2 with a Gaussian kernel, median-heuristic bandwidth, against a fresh true sample; lower is better",
+	"energy":     "energy distance to a fresh true sample; lower is better",
+	"recon_mse":  "mean squared error per coordinate between data x_0 and its DDIM reconstruction (encode to x_T with the eta = 0 update, decode back); lower is better",
+	"latent_std": "standard deviation of the encoded x_T's coordinates (1 for a latent that looks like N(0, I))",
+	"loglik":     "mean log-density of the samples under the true mixture (exact); higher is better, but it also rewards collapse onto the modes",
+	"modes":      "total-variation distance between the fraction of samples per mixture component and the true weights (samples beyond 3 std of every mode count as their own bin); lower is better",
+	"fid":        "Frechet distance in the feature space of difflab's classifier; lower is better",
+	"kid":        "kernel inception-style distance in the same feature space; lower is better",
+	"precision":  "fraction of samples inside the data manifold (k-NN balls, k = 3); higher is better",
+	"recall":     "fraction of data inside the samples' manifold; higher is better",
 }
 
 // table holds a metric's mean and spread over seeds by row and S.
@@ -119,6 +124,9 @@ func (t *table) markdown(w io.Writer) {
 	fmt.Fprintln(w)
 	best := map[int]string{}
 	for _, S := range t.steps {
+		if noBest[t.metric] || len(t.rows) < 2 {
+			break
+		}
 		bv := math.NaN()
 		for _, row := range t.rows {
 			if v, ok := t.get(row, S); ok && (math.IsNaN(bv) || better(t.metric, v, bv)) {
@@ -189,6 +197,23 @@ func (t *table) observations() []string {
 		return nil
 	}
 	small, large := t.steps[0], t.steps[len(t.steps)-1]
+	if t.metric == "recon_mse" {
+		prev, mono := math.Inf(1), true
+		var vals []string
+		for _, S := range t.steps {
+			if v, ok := t.get("eta=0", S); ok {
+				mono = mono && v < prev
+				prev = v
+				vals = append(vals, fmt.Sprintf("%s at S = %d", formatMetric(v), S))
+			}
+		}
+		if mono {
+			out = append(out, fmt.Sprintf("The reconstruction error falls as S grows (%s), as in the DDIM paper's Table 2.", strings.Join(vals, ", ")))
+		} else {
+			out = append(out, fmt.Sprintf("The reconstruction error does **not** fall steadily as S grows (%s); in the DDIM paper's Table 2 it does.", strings.Join(vals, ", ")))
+		}
+		return out
+	}
 	dir := "lower"
 	if higherIsBetter[t.metric] {
 		dir = "higher"
@@ -276,7 +301,11 @@ func (r *Runner) writeReport(res *Results) error {
 		total += cr.Seconds
 	}
 	fmt.Fprintf(&md, "- sampling time over all cells: %.1f s; report written %s\n\n", total, time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&md, "Rows: DDIM with eta = 0, 0.2, 0.5, 1 (Song et al. 2021, eq. 16) and sigma-hat, strided DDPM with sigma-hat_t = sqrt(1 - abar_t/abar_prev); columns: the number of sampling steps S. Best value per column in bold.\n\n")
+	if c.Mode == ModeInversion {
+		fmt.Fprintf(&md, "Each cell encodes %d samples of the data to x_T with the deterministic DDIM update (eta = 0) over S steps and decodes them back over the same steps (Song et al. 2021, section 5.4). Columns: the number of steps S.\n\n", c.Eval.N)
+	} else {
+		fmt.Fprintf(&md, "Rows: DDIM with eta = 0, 0.2, 0.5, 1 (Song et al. 2021, eq. 16) and sigma-hat, strided DDPM with sigma-hat_t = sqrt(1 - abar_t/abar_prev); columns: the number of sampling steps S. Best value per column in bold.\n\n")
+	}
 	fmt.Fprintf(&md, "Metrics:\n")
 	for _, m := range c.Eval.Metrics {
 		fmt.Fprintf(&md, "- **%s**: %s\n", m, metricDoc[m])

@@ -137,6 +137,9 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 		fmt.Fprintf(r.Progress, "%d of %d cells were already finished and were reused\n", len(cells)-ran, len(cells))
 	}
 	for _, seed := range c.Seeds {
+		if c.Mode == ModeInversion {
+			break
+		}
 		f, err := r.floor(seed)
 		if err != nil {
 			return res, err
@@ -312,11 +315,22 @@ func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoise
 		bs = n
 	}
 	noise := diffusion.NewPCGNoise(cell.Seed)
+	ref := truth.Sample(n, newRand(cell.Seed, streamReference))
 	t0 := time.Now()
-	var flat []float64
+	var flat, latent []float64
 	for done := 0; done < n; done += bs {
 		b := min(bs, n-done)
-		out, err := sm.Sample([]int{b, dim}, nil, noise, diffusion.SampleOptions{})
+		var xT []float64
+		if c.Mode == ModeInversion {
+			for _, p := range ref[done : done+b] {
+				xT = append(xT, p...)
+			}
+			if xT, err = sm.Invert([]int{b, dim}, xT); err != nil {
+				return CellResult{}, err
+			}
+			latent = append(latent, xT...)
+		}
+		out, err := sm.Sample([]int{b, dim}, xT, noise, diffusion.SampleOptions{})
 		if err != nil {
 			return CellResult{}, err
 		}
@@ -324,8 +338,12 @@ func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoise
 	}
 	secs := time.Since(t0).Seconds()
 	x := rows(flat, dim)
-	ref := truth.Sample(n, newRand(cell.Seed, streamReference))
-	results := evaluate2D(c.Eval.Metrics, x, ref, gmm, cell.Seed)
+	var results []metricValue
+	if c.Mode == ModeInversion {
+		results = evaluateInversion(x, ref, latent)
+	} else {
+		results = evaluate2D(c.Eval.Metrics, x, ref, gmm, cell.Seed)
+	}
 
 	params := map[string]any{
 		"schedule": cell.Schedule, "spacing": cell.Spacing, "sampler": cell.Sampler, "eta": cell.Eta,
@@ -401,6 +419,32 @@ func rows(flat []float64, dim int) [][]float64 {
 type metricValue struct {
 	metrics.Result
 	Extra map[string]float64 // sub-values logged as NAME/KEY
+}
+
+// evaluateInversion compares the reconstructions rec with the data x0 they were
+// encoded from: recon_mse = 1/(N D) sum |rec_i - x0_i|^2, and latent_std, the
+// standard deviation of all coordinates of the encoded x_T.
+func evaluateInversion(rec, x0 [][]float64, latent []float64) []metricValue {
+	se, cnt := 0.0, 0
+	for i := range rec {
+		for j := range rec[i] {
+			d := rec[i][j] - x0[i][j]
+			se += d * d
+			cnt++
+		}
+	}
+	m, v := 0.0, 0.0
+	for _, z := range latent {
+		m += z
+	}
+	m /= float64(len(latent))
+	for _, z := range latent {
+		v += (z - m) * (z - m)
+	}
+	return []metricValue{
+		{Result: metrics.Result{Name: "recon_mse", Value: se / float64(cnt), N: len(rec), Version: metrics.Version}},
+		{Result: metrics.Result{Name: "latent_std", Value: math.Sqrt(v / float64(len(latent)-1)), N: len(rec), Version: metrics.Version}},
+	}
 }
 
 // evaluate2D computes the named metrics of samples x against a fresh reference
