@@ -62,7 +62,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 				cfg.Model.Train["train"].(map[string]any)["steps"] = *steps
 			}
 			fmt.Fprintf(stderr, "== %s denoiser (%s)\n", e.label, cfg.Model.Kind)
-			r := &experiment.Runner{Config: cfg, Store: st, OutDir: filepath.Join(*out, e.label), Progress: stderr}
+			r := &experiment.Runner{Config: cfg, Store: st, OutDir: filepath.Join(*out, e.label), Progress: stderr,
+				Only: func(c experiment.Cell) bool { return (c.Row() == experiment.RowSigmaHat) == (c.Steps == 1000) }}
 			res, err := r.Run(ctx)
 			if err != nil {
 				return err

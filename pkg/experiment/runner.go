@@ -36,6 +36,9 @@ type Runner struct {
 	Progress io.Writer
 	// Backend runs the graphs; nil means backend.New().
 	Backend compute.Backend
+	// Only, when set, keeps the cells of the grid for which it returns true, for
+	// programs that need a part of a grid (the demo); nil keeps them all.
+	Only func(Cell) bool
 }
 
 // CellResult is the outcome of one cell and seed.
@@ -83,7 +86,12 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	cells := c.Cells()
+	var cells []Cell
+	for _, cell := range c.Cells() {
+		if r.Only == nil || r.Only(cell) {
+			cells = append(cells, cell)
+		}
+	}
 	res := &Results{Config: c}
 	models := map[string]diffusion.Denoiser{}
 	scheds := map[string]*diffusion.Schedule{}
