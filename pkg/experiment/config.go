@@ -120,6 +120,10 @@ type EvalConfig struct {
 	// Metrics to compute. 2-D data: "swd", "mmd", "energy", and for a Gaussian
 	// mixture "loglik" and "modes". Default: all that apply.
 	Metrics []string `toml:"metrics" json:"metrics"`
+	// VLBN, for image data and trained models, is the number of test images on which
+	// the variational bound on the negative log-likelihood (bits/dim, Ho et al. eq. 5)
+	// is computed, once per schedule; it costs T forward passes. 0 skips it.
+	VLBN int `toml:"vlb_n" json:"vlb_n,omitempty"`
 	// Primary is the metric of the report's headline tables and plots. Default: the first of Metrics.
 	Primary string `toml:"primary" json:"primary"`
 }
@@ -329,6 +333,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Eval.N < 2 {
 		return fmt.Errorf("field eval.n = %d, want at least 2 samples per cell", c.Eval.N)
+	}
+	if c.Eval.VLBN < 0 || (c.Eval.VLBN > 0 && !c.isImage()) {
+		return fmt.Errorf("field eval.vlb_n = %d: want 0, or > 0 for image data", c.Eval.VLBN)
 	}
 	if c.Eval.BatchSize < 0 {
 		return fmt.Errorf("field eval.batch_size = %d, want >= 0", c.Eval.BatchSize)

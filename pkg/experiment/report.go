@@ -342,7 +342,22 @@ func (r *Runner) writeReport(res *Results) error {
 					fmt.Fprintf(&md, "![%s against S, %s](%s)\n\n", m, tag, name)
 				}
 			}
-			if png, err := r.sampleGrid(res, sched, sp); err == nil && png != nil {
+			if v, ok := res.VLB[sched]; ok {
+				fmt.Fprintf(&md, "Bound on the negative log-likelihood (Ho et al. eq. 5, fixed-small variance, discretized Gaussian decoder) on %d test images: **%.3f bits/dim** = prior %.4f + KL terms %.3f + decoder %.3f.\n\n",
+					c.Eval.VLBN, v["total"], v["prior"], v["kl"], v["decoder"])
+			}
+			if c.isImage() {
+				png, err := r.imageMosaic(res, sched, sp)
+				if err != nil {
+					return err
+				}
+				if png != nil {
+					name := fmt.Sprintf("samples_%s.png", tag)
+					files[name] = png
+					fmt.Fprintf(&md, "Samples (seed %d, the first %d of each cell; rows as in the table, top to bottom: %s; columns: S = %v):\n\n![samples %s](%s)\n\n",
+						c.Seeds[0], gridImages, strings.Join(c.Rows(), ", "), sortedSteps(c), tag, name)
+				}
+			} else if png, err := r.sampleGrid(res, sched, sp); err == nil && png != nil {
 				name := fmt.Sprintf("samples_%s.png", tag)
 				files[name] = png
 				fmt.Fprintf(&md, "Samples (seed %d, first %d points; the last column is the true distribution):\n\n![samples %s](%s)\n\n", c.Seeds[0], c.Report.ScatterPoints, tag, name)

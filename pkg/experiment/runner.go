@@ -18,6 +18,7 @@ import (
 	"github.com/difflab/difflab/pkg/backend"
 	"github.com/difflab/difflab/pkg/data"
 	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/features"
 	"github.com/difflab/difflab/pkg/metrics"
 	"github.com/difflab/difflab/pkg/pipeline"
 	"github.com/difflab/difflab/pkg/track"
@@ -36,6 +37,9 @@ type Runner struct {
 	Progress io.Writer
 	// Backend runs the graphs; nil means backend.New().
 	Backend compute.Backend
+	testSet *data.Dataset        // image datasets' test split, loaded once
+	cls     *features.Classifier // the image metrics' feature extractor
+
 	// Only, when set, keeps the cells of the grid for which it returns true, for
 	// programs that need a part of a grid (the demo); nil keeps them all.
 	Only func(Cell) bool
@@ -59,6 +63,9 @@ type Results struct {
 	// true distribution of the same size: the value a perfect sampler gets, i.e.
 	// the noise level of the table.
 	Floor []map[string]float64
+	// VLB holds, per schedule, the bound on the negative log-likelihood in bits/dim
+	// (eval.vlb_n > 0 only): "total", "prior", "kl" and "decoder".
+	VLB map[string]map[string]float64
 }
 
 // Run evaluates every cell that the tracker does not already hold as finished for
@@ -141,6 +148,16 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 				c.Eval.Primary, cr.Metrics[c.Eval.Primary], cr.Seconds, el.Round(time.Second), left.Round(time.Second))
 		}
 	}
+	if c.Eval.VLBN > 0 {
+		res.VLB = map[string]map[string]float64{}
+		for _, sched := range c.Schedules {
+			v, err := r.scheduleVLB(ctx, sched, models, scheds)
+			if err != nil {
+				return res, err
+			}
+			res.VLB[sched] = v
+		}
+	}
 	if r.Progress != nil && ran < len(cells) {
 		fmt.Fprintf(r.Progress, "%d of %d cells were already finished and were reused\n", len(cells)-ran, len(cells))
 	}
@@ -158,6 +175,55 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// scheduleVLB computes (or reads back from the tracker) the schedule's VLB.
+func (r *Runner) scheduleVLB(ctx context.Context, sched string, models map[string]diffusion.Denoiser, scheds map[string]*diffusion.Schedule) (map[string]float64, error) {
+	c := r.Config
+	runs, err := r.Store.Runs(track.Query{Experiment: c.Name, Filter: fmt.Sprintf("tags.kind = \"vlb\" and tags.schedule = %q and tags.eval_hash = %q and status = \"finished\"", sched, c.evalHash())})
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) > 0 {
+		out := map[string]float64{}
+		for _, k := range []string{"total", "prior", "kl", "decoder"} {
+			out[k] = runs[0].Metrics["vlb/"+k]
+		}
+		return out, nil
+	}
+	s := scheds[sched]
+	if s == nil {
+		if s, err = diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: diffusion.ScheduleKind(sched), T: c.T}); err != nil {
+			return nil, err
+		}
+	}
+	den, ok := models[sched]
+	if !ok {
+		if den, err = r.model(ctx, s); err != nil {
+			return nil, err
+		}
+	}
+	if r.Progress != nil {
+		fmt.Fprintf(r.Progress, "variational bound of %s on %d test images (%d forward passes)...\n", sched, c.Eval.VLBN, s.T())
+	}
+	v, err := r.vlb(s, den, c.Seeds[0])
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{"total": v.Total, "prior": v.Prior, "kl": v.KL(), "decoder": v.Terms[0]}
+	run, err := r.Store.StartRun(track.RunOptions{Experiment: c.Name, Name: "vlb " + sched, ConfigHash: c.Hash(), Backend: backend.Description(),
+		Tags:   map[string]string{"kind": "vlb", "schedule": sched, "eval_hash": c.evalHash()},
+		Params: map[string]any{"vlb_n": c.Eval.VLBN, "variance": string(v.Variance), "T": v.T, "seed": int64(c.Seeds[0])}})
+	if err != nil {
+		return nil, err
+	}
+	for k, val := range out {
+		run.LogMetric("vlb/"+k, 0, val)
+	}
+	for t, val := range v.Terms {
+		run.LogMetric("vlb/term", int64(t), val)
+	}
+	return out, run.End(nil)
 }
 
 // evalHash identifies what makes two evaluations of one cell comparable: the data,
@@ -287,11 +353,15 @@ func (r *Runner) truth() (data.Sampler, *diffusion.GMM, error) {
 const (
 	streamReference = 0x7265666572656e63 // "referenc"
 	streamFloor     = 0x666c6f6f72666c72 // "floorflr"
+	streamVLB       = 0x766c62766c62766c // "vlbvlbvl"
 )
 
 // floor evaluates the metrics on a second fresh sample of the true distribution
 // against the same reference sample the cells of this seed use.
 func (r *Runner) floor(seed uint64) (map[string]float64, error) {
+	if r.Config.isImage() {
+		return r.imageFloor(seed)
+	}
 	truth, gmm, err := r.truth()
 	if err != nil {
 		return nil, err
@@ -308,11 +378,20 @@ func (r *Runner) floor(seed uint64) (map[string]float64, error) {
 
 func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoiser) (CellResult, error) {
 	c := r.Config
-	truth, gmm, err := r.truth()
+	sm, err := diffusion.NewSampler(r.Backend, s, den, cell.SamplerConfig(*c.Grid.ClipX0))
 	if err != nil {
 		return CellResult{}, err
 	}
-	sm, err := diffusion.NewSampler(r.Backend, s, den, cell.SamplerConfig(*c.Grid.ClipX0))
+	if c.isImage() {
+		vals, params, secs, err := r.imageCell(cell, sm)
+		if err != nil {
+			return CellResult{}, err
+		}
+		vals["time/sample_s"] = secs
+		vals["time/steps_per_s"] = float64(cell.Steps) * float64(c.Eval.N) / secs
+		return r.logCell(cell, vals, params, nil)
+	}
+	truth, gmm, err := r.truth()
 	if err != nil {
 		return CellResult{}, err
 	}
@@ -353,14 +432,7 @@ func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoise
 		results = evaluate2D(c.Eval.Metrics, x, ref, gmm, cell.Seed)
 	}
 
-	params := map[string]any{
-		"schedule": cell.Schedule, "spacing": cell.Spacing, "sampler": cell.Sampler, "eta": cell.Eta,
-		"steps": cell.Steps, "seed": int64(cell.Seed), "T": c.T, "eval_n": n, "data": c.Data.Name,
-		"model": c.Model.Kind, "clip_x0": *c.Grid.ClipX0, "metrics_version": metrics.Version,
-	}
-	if cell.Sampler == string(diffusion.DDPMStrided) {
-		params["variance"] = string(diffusion.FixedLarge)
-	}
+	params := map[string]any{}
 	vals := map[string]float64{"time/sample_s": secs, "time/steps_per_s": float64(cell.Steps*((n+bs-1)/bs)) / secs}
 	for _, m := range results {
 		vals[m.Name] = m.Value
@@ -372,6 +444,25 @@ func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoise
 		for k, v := range m.Extra {
 			vals[m.Name+"/"+k] = v
 		}
+	}
+	samples, _ := json.Marshal(map[string]any{"samples": x})
+	return r.logCell(cell, vals, params, samples)
+}
+
+// logCell records a cell as a tracker run: the cell's coordinates and the metrics'
+// settings as params, the values as metrics, and the samples (JSON, for 2-D data)
+// or the picture of the first samples (images) as an artifact.
+func (r *Runner) logCell(cell Cell, vals map[string]float64, params map[string]any, samples []byte) (CellResult, error) {
+	c := r.Config
+	for k, v := range map[string]any{
+		"schedule": cell.Schedule, "spacing": cell.Spacing, "sampler": cell.Sampler, "eta": cell.Eta,
+		"steps": cell.Steps, "seed": int64(cell.Seed), "T": c.T, "eval_n": c.Eval.N, "data": c.Data.Name,
+		"model": c.Model.Kind, "clip_x0": *c.Grid.ClipX0, "metrics_version": metrics.Version, "mode": c.Mode,
+	} {
+		params[k] = v
+	}
+	if cell.Sampler == string(diffusion.DDPMStrided) {
+		params["variance"] = string(diffusion.FixedLarge)
 	}
 	cellJSON, _ := json.Marshal(cell)
 	seed := int64(cell.Seed)
@@ -385,16 +476,20 @@ func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoise
 		return CellResult{}, err
 	}
 	run.LogMetrics(0, vals)
-	samples, _ := json.Marshal(map[string]any{"samples": x})
-	if err := os.WriteFile(r.cellFile(cell), samples, 0o644); err != nil {
+	if samples != nil {
+		if err := os.WriteFile(r.cellFile(cell), samples, 0o644); err != nil {
+			run.End(err)
+			return CellResult{}, err
+		}
+		run.LogArtifact("samples.json", bytes.NewReader(samples))
+	} else if err := run.LogArtifactFile(r.cellPicture(cell)); err != nil {
 		run.End(err)
 		return CellResult{}, err
 	}
-	run.LogArtifact("samples.json", bytes.NewReader(samples))
 	if err := run.End(nil); err != nil {
 		return CellResult{}, err
 	}
-	return CellResult{Cell: cell, Metrics: vals, Seconds: secs, RunID: run.ID()}, nil
+	return CellResult{Cell: cell, Metrics: vals, Seconds: vals["time/sample_s"], RunID: run.ID()}, nil
 }
 
 func (r *Runner) cellFile(cell Cell) string {
