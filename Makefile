@@ -10,7 +10,7 @@ BUILD := build
 BIN := $(BUILD)/bin
 TEST_BACKEND ?= go
 
-.PHONY: all build test test-short demo deps bench clean
+.PHONY: all build test test-short demo deps bench clean notebooks notebooks-full
 
 all: build
 
@@ -25,6 +25,7 @@ deps:
 test: deps
 	GOMLX_BACKEND=$(TEST_BACKEND) $(GO) vet ./...
 	GOMLX_BACKEND=$(TEST_BACKEND) $(GO) test -count=1 -timeout 60m ./...
+	$(MAKE) notebooks
 
 test-short: deps
 	GOMLX_BACKEND=$(TEST_BACKEND) $(GO) test -short -count=1 ./...
@@ -34,6 +35,16 @@ demo: build
 
 bench: deps
 	GOMLX_BACKEND=$(TEST_BACKEND) $(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+# notebooks installs Jupyter's nbconvert, GoNB and its kernel spec (into build/) and
+# executes every notebook in CI mode (seconds each), failing on any failed cell or
+# missing output; notebooks-full runs them at full size and writes the outputs back
+# into notebooks/ for committing.
+notebooks: deps
+	./scripts/notebooks.sh --mode ci
+
+notebooks-full: deps
+	./scripts/notebooks.sh --mode full --write-back
 
 clean:
 	rm -rf $(BUILD)
