@@ -12,6 +12,7 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -88,10 +89,10 @@ func Lines(w io.Writer, o LineOptions, series ...Series) error {
 	p := plot.New()
 	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = o.Title, o.XLabel, o.YLabel
 	if o.LogX {
-		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{}
 	}
 	if o.LogY {
-		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
 	}
 	for i, s := range series {
 		if len(s.X) != len(s.Y) {
@@ -197,6 +198,21 @@ func ImageGrid(pixels []float64, n, h, w, c, cols, scale int) image.Image {
 
 // WriteImagePNG encodes img as PNG.
 func WriteImagePNG(w io.Writer, img image.Image) error { return png.Encode(w, img) }
+
+// logTicks are gonum's log-scale ticks with labels of at most 3 significant digits
+// ("1e-04" rather than "9.9999999e-05").
+type logTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (logTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.LogTicks{Prec: -1}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', 3, 64)
+		}
+	}
+	return ticks
+}
 
 func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
