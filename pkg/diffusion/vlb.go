@@ -97,7 +97,7 @@ func (r *VLBResult) KL() float64 {
 // one draw per step and example.
 //
 // The graph runs in float64 when d.Store is nil or holds no variables (closed forms
-// such as GMM.Denoiser), otherwise in the dtype of the store's first variable.
+// such as GMM.Denoiser), otherwise in the dtype of the store's first floating-point variable.
 //
 // It returns an error when shape is not [B, ...] with B >= 1, x0 does not have
 // prod(shape) values, variance or the prediction type is unknown, d.Fn is nil, or the
@@ -148,8 +148,10 @@ func VLB(b compute.Backend, s *Schedule, d Denoiser, x0 []float64, shape []int, 
 	}
 	dt := dtypes.Float64
 	for v := range store.IterVariables() {
-		dt = v.DType()
-		break
+		if d := v.DType(); d == dtypes.Float32 || d == dtypes.Float64 {
+			dt = d // the first floating-point variable: weights, not an RNG state
+			break
+		}
 	}
 	pred, fn := d.Prediction, d.Fn
 	eps := make([]float64, n)

@@ -506,3 +506,31 @@ func TestVLBMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// TestVLBStoreWithRNGState runs VLB on a denoiser whose store holds an integer
+// variable (such as GoMLX's RNG state) before its float32 weights: the graph must
+// run in the weights' dtype and agree with the same model in float64.
+func TestVLBStoreWithRNGState(t *testing.T) {
+	b := testBackend(t)
+	const N, mu, std = 64, 0.3, 0.7
+	s := scaledLinear(t, 50)
+	x0 := gaussianData(N, mu, std, 3)
+	store := model.NewStore()
+	store.RootScope().VariableWithValue("a_rng_state", []uint64{1, 2, 3}).SetTrainable(false)
+	store.RootScope().VariableWithValue("scale", float32(0.5))
+	scaled := Denoiser{Prediction: PredictEps, Store: store, Fn: func(scope *model.Scope, x, _ *graph.Node) *graph.Node {
+		return graph.Mul(x, scope.GetVariable("scale").NodeValue(x.Graph()))
+	}}
+	got, err := VLB(b, s, scaled, x0, []int{N, 1}, FixedSmall, NewPCGNoise(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := Denoiser{Prediction: PredictEps, Fn: func(_ *model.Scope, x, _ *graph.Node) *graph.Node { return graph.MulScalar(x, 0.5) }}
+	want, err := VLB(b, s, closed, x0, []int{N, 1}, FixedSmall, NewPCGNoise(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(got.TotalContinuous-want.TotalContinuous) > 1e-4*math.Abs(want.TotalContinuous) {
+		t.Errorf("VLB with a float32 store = %v, float64 closed form = %v", got.TotalContinuous, want.TotalContinuous)
+	}
+}

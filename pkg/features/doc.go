@@ -17,10 +17,11 @@
 //
 // The network (see ClassifierConfig for the sizes):
 //
-//	x [B, 28, 28, 1] -> conv3x3(32) -> SiLU -> avgpool2x2 -> conv3x3(64) -> SiLU -> avgpool2x2
-//	  -> flatten [B, 7*7*64] -> Dense(128) -> SiLU = features -> Dense(10) = logits
+//	x [B, 28, 28, 1] -> conv3x3(32) -> ReLU -> avgpool2x2 -> conv3x3(64) -> ReLU -> avgpool2x2
+//	  -> flatten [B, 7*7*64] -> Dense(128) -> ReLU = features -> Dense(10) = logits
 //
 // The convolutions are models.Conv2D (im2col, ~20× faster than the native
 // convolution on the pure-Go backend) and the pooling is models.Downsample with
-// models.DownsampleAvgPool (reshape + ReduceMean).
+// models.DownsampleAvgPool (reshape + ReduceMean). ReLU rather than SiLU: see
+// modelGraph.
 package features
