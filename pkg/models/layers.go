@@ -125,7 +125,31 @@ func LayerNorm(scope *model.Scope, x *Node) *Node {
 }
 
 // SiLU is x * sigmoid(x) (Elfwing et al. 2017; "swish"), the activation of Ho et al. 2020.
-func SiLU(x *Node) *Node { return Mul(x, Sigmoid(x)) }
+//
+// Builds with GOEXPERIMENT=simd compute it as siluExpm1, others through the backend's
+// Logistic op (siluLogistic): on the Intel dev machine a simd build makes math.Exp,
+// which Logistic calls per element, ~100x slower, while the expm1 formulation (pure-Go
+// math.Expm1) is unaffected; see bench/RESULTS.md. Both give x·sigmoid(x) and its exact
+// gradient, to float32 rounding.
+func SiLU(x *Node) *Node { return silu(x) }
+
+// siluLogistic is SiLU through the backend's Logistic op.
+func siluLogistic(x *Node) *Node { return Mul(x, Sigmoid(x)) }
+
+// siluExpm1 is SiLU without the backend's Logistic and Exp ops, which call math.Exp
+// per element (see bench/RESULTS.md): with s = 1 / (2 + expm1(-x)) = sigmoid(x),
+//
+//	S = s + (x - stop(x)) * s (1 - s)      value s, derivative s (1 - s)
+//	SiLU(x) = x * S
+//
+// where stop is StopGradient, so the gradient is the exact s + x s (1 - s) without a
+// VJP for Expm1 (GoMLX has none).
+func siluExpm1(x *Node) *Node {
+	s := StopGradient(Reciprocal(AddScalar(Expm1(Neg(x)), 2)))
+	ds := StopGradient(Mul(s, OneMinus(s)))
+	S := Add(s, Mul(Sub(x, StopGradient(x)), ds))
+	return Mul(x, S)
+}
 
 // Conv2D is a "same"-padded 2-D convolution of channels-last x [B, H, W, C] with a
 // kernel×kernel kernel (kernel odd: 1, 3, ...) and stride 1 or 2, plus a bias:

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -190,16 +192,28 @@ func ones(n int) []float64 {
 	return v
 }
 
-func TestGroupNormPanics(t *testing.T) {
-	b := testBackend(t)
+// mustPanic fails unless build panics. It builds on a bare graph: in GoMLX v0.28.1 a
+// panic inside a graph function run by model.ExecOnce deadlocks in Exec.Finalize.
+func mustPanic(t *testing.T, name string, build func(g *graph.Graph)) {
+	t.Helper()
+	g := graph.NewGraph(testBackend(t), name)
 	defer func() {
 		if recover() == nil {
-			t.Errorf("GroupNorm with 6 channels in 4 groups did not panic")
+			t.Errorf("%s did not panic", name)
 		}
 	}()
-	model.MustExecOnce(b, model.NewStore(), func(scope *model.Scope, x *graph.Node) *graph.Node {
-		return GroupNorm(scope, x, 4)
-	}, tensors.FromFlatDataAndDimensions(make([]float32, 12), 1, 2, 6))
+	build(g)
+}
+
+func TestLayerPanics(t *testing.T) {
+	param := func(g *graph.Graph, dims ...int) *graph.Node {
+		return graph.Parameter(g, "x", shapes.Make(dtypes.Float32, dims...))
+	}
+	scope := model.NewStore().RootScope()
+	mustPanic(t, "GroupNorm(6 channels, 4 groups)", func(g *graph.Graph) { GroupNorm(scope.In("a"), param(g, 1, 2, 6), 4) })
+	mustPanic(t, "Conv2D(kernel 2)", func(g *graph.Graph) { Conv2D(scope.In("b"), param(g, 1, 4, 4, 1), 1, 2, 1) })
+	mustPanic(t, "Conv2D(stride 3)", func(g *graph.Graph) { Conv2D(scope.In("c"), param(g, 1, 4, 4, 1), 1, 3, 3) })
+	mustPanic(t, "TimeEmbedding(dim 1)", func(g *graph.Graph) { TimeEmbedding(param(g, 3), 1) })
 }
 
 // convRef is a direct loop for a zero-padded (PyTorch padding=k/2) strided convolution.
@@ -249,7 +263,7 @@ func TestConv2D(t *testing.T) {
 			p := (tc.kernel - 1) / 2
 			kernel := store.GetVariable("/conv/weights").NodeValue(xn.Graph())
 			native := graph.Convolve(xn, kernel).PaddingPerDim([][2]int{{p, p}, {p, p}}).StridePerAxis(tc.stride, tc.stride).Done()
-			native = graph.Add(native, store.GetVariable("/conv/biases").NodeValue(xn.Graph()))
+			native = graph.Add(native, onLastAxis(store.GetVariable("/conv/biases").NodeValue(xn.Graph()), 4))
 			return []*graph.Node{ours, native}
 		}, xt)
 		want, ho, wo := convRef(x, bs, h, w, c, wts, tc.kernel, o, tc.stride, bias)
@@ -282,4 +296,25 @@ func TestUpDownsample(t *testing.T) {
 		return Upsample(scope, xn)
 	}, tensors.FromFlatDataAndDimensions([]float32{1, 2, 3, 4}, 1, 2, 2, 1))
 	assertClose(t, "upsample", flat[float32](t, up), []float64{1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4}, 1e-6)
+}
+
+// TestSiLU checks both SiLU formulations against x·sigmoid(x) and its derivative
+// sigmoid(x)·(1 + x·(1 - sigmoid(x))), computed in float64.
+func TestSiLU(t *testing.T) {
+	bk := testBackend(t)
+	xs := []float64{-100, -20, -5, -1, -0.1, 0, 0.1, 1, 5, 20, 100}
+	var want, wantGrad []float64
+	for _, x := range xs {
+		s := 1 / (1 + math.Exp(-x))
+		want = append(want, x*s)
+		wantGrad = append(wantGrad, s*(1+x*(1-s)))
+	}
+	for name, fn := range map[string]func(*graph.Node) *graph.Node{"logistic": siluLogistic, "expm1": siluExpm1} {
+		outs := model.MustExecOnceN(bk, model.NewStore(), func(_ *model.Scope, x *graph.Node) []*graph.Node {
+			y := fn(x)
+			return []*graph.Node{y, graph.Gradient(graph.ReduceAllSum(y), x)[0]}
+		}, toF32(xs))
+		assertClose(t, "SiLU "+name, flat[float32](t, outs[0]), want, 1e-5)
+		assertClose(t, "SiLU' "+name, flat[float32](t, outs[1]), wantGrad, 1e-6)
+	}
 }

@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""PyTorch twin of difflab's default UNet (pkg/models, DefaultUNetConfig), for timing.
+
+Same architecture as models.UNetFn (Ho et al. 2020, appendix B): sinusoidal time
+embedding (BaseChannels wide, improved-diffusion's timestep_embedding) -> Linear ->
+SiLU -> Linear; 3x3 conv in; per level NumResBlocks ResBlocks (+ attention at the
+listed resolutions) and a stride-2 3x3 conv down; middle Res/Attn/Res; per level in
+reverse NumResBlocks+1 ResBlocks on concatenated skips (+ attention) and nearest x2 +
+3x3 conv up; GroupNorm, SiLU, 3x3 conv out. The parameter count printed must equal
+UNetConfig.NumParams() (1,112,801 for the default).
+
+Run:  /usr/bin/python3 bench/pytorch_unet.py   (Debian python3-torch, 2 threads)
+"""
+import math
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.set_num_threads(2)
+torch.manual_seed(0)
+
+IMAGE, IN_CH, CH, MULT, NRES, ATTN, DROPOUT, TEMB, GROUPS = 28, 1, 32, (1, 2, 2), 1, (7,), 0.1, 128, 8
+
+
+def timestep_embedding(t, dim, max_period=10000.0):
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
+    args = t.float()[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
+    return emb
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.norm0 = nn.GroupNorm(GROUPS, cin, eps=1e-5)
+        self.conv0 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.temb = nn.Linear(TEMB, cout)
+        self.norm1 = nn.GroupNorm(GROUPS, cout, eps=1e-5)
+        self.drop = nn.Dropout(DROPOUT)
+        self.conv1 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, temb):
+        h = self.conv0(F.silu(self.norm0(x)))
+        h = h + self.temb(F.silu(temb))[:, :, None, None]
+        h = self.conv1(self.drop(F.silu(self.norm1(h))))
+        return self.skip(x) + h
+
+
+class Attention(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.norm = nn.GroupNorm(GROUPS, c, eps=1e-5)
+        self.qkv = nn.Linear(c, 3 * c)
+        self.proj = nn.Linear(c, c)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        hn = self.norm(x).reshape(b, c, h * w).transpose(1, 2)  # [B, HW, C]
+        q, k, v = self.qkv(hn).chunk(3, dim=-1)
+        a = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(c), dim=-1)
+        o = self.proj(a @ v).transpose(1, 2).reshape(b, c, h, w)
+        return x + o
+
+
+class UNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.time0, self.time1 = nn.Linear(CH, TEMB), nn.Linear(TEMB, TEMB)
+        self.conv_in = nn.Conv2d(IN_CH, CH, 3, padding=1)
+        res = [IMAGE // 2**i for i in range(len(MULT))]
+        self.down, skips, ch = nn.ModuleList(), [CH], CH
+        for lvl, m in enumerate(MULT):
+            for _ in range(NRES):
+                self.down.append(ResBlock(ch, m * CH)); ch = m * CH
+                if res[lvl] in ATTN:
+                    self.down.append(Attention(ch))
+                skips.append(ch)
+            if lvl < len(MULT) - 1:
+                self.down.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1)); skips.append(ch)
+        self.mid = nn.ModuleList([ResBlock(ch, ch), Attention(ch), ResBlock(ch, ch)])
+        self.up = nn.ModuleList()
+        for lvl in reversed(range(len(MULT))):
+            for _ in range(NRES + 1):
+                self.up.append(ResBlock(ch + skips.pop(), MULT[lvl] * CH)); ch = MULT[lvl] * CH
+                if res[lvl] in ATTN:
+                    self.up.append(Attention(ch))
+            if lvl > 0:
+                self.up.append(nn.Upsample(scale_factor=2, mode="nearest"))
+                self.up.append(nn.Conv2d(ch, ch, 3, padding=1))
+        self.norm_out = nn.GroupNorm(GROUPS, ch, eps=1e-5)
+        self.conv_out = nn.Conv2d(ch, IN_CH, 3, padding=1)
+
+    def forward(self, x, t):
+        temb = self.time1(F.silu(self.time0(timestep_embedding(t, CH))))
+        h = self.conv_in(x)
+        hs = [h]
+        for m in self.down:
+            if isinstance(m, ResBlock):
+                h = m(h, temb); hs.append(h)
+            elif isinstance(m, Attention):
+                h = m(h); hs[-1] = h
+            else:
+                h = m(h); hs.append(h)
+        h = self.mid[2](self.mid[1](self.mid[0](h, temb)), temb)
+        for m in self.up:
+            if isinstance(m, ResBlock):
+                h = m(torch.cat([h, hs.pop()], dim=1), temb)
+            else:
+                h = m(h)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+def median_time(fn, reps):
+    fn()  # warm-up
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
+    ts.sort()
+    return ts[len(ts) // 2]
+
+
+def main():
+    reps = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    net = UNet()
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"parameters: {sum(p.numel() for p in net.parameters())}")
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x, t, eps = torch.randn(64, IN_CH, IMAGE, IMAGE), torch.randint(0, 1000, (64,)), torch.randn(64, IN_CH, IMAGE, IMAGE)
+
+    def train_step():
+        net.train(); opt.zero_grad()
+        loss = F.mse_loss(net(x, t), eps); loss.backward(); opt.step()
+
+    s = median_time(train_step, reps)
+    print(f"train step, batch 64: {s:.3f} s median of {reps} ({64 / s:.1f} images/s)")
+    xf, tf = torch.randn(256, IN_CH, IMAGE, IMAGE), torch.randint(0, 1000, (256,))
+
+    def fwd():
+        net.eval()
+        with torch.no_grad():
+            net(xf, tf)
+
+    s = median_time(fwd, reps)
+    print(f"forward, batch 256: {s:.3f} s median of {reps} ({256 / s:.1f} images/s)")
+
+
+if __name__ == "__main__":
+    main()

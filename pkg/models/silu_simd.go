@@ -1,0 +1,6 @@
+//go:build goexperiment.simd
+
+package models
+
+// silu is the SiLU formulation of this build; see SiLU.
+var silu = siluExpm1
