@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+
+	"github.com/difflab/difflab/internal/fastmath"
 )
 
 // GMM is an isotropic Gaussian mixture in D dimensions:
@@ -156,7 +158,7 @@ func logSumExp(a []float64) float64 {
 	}
 	s := 0.0
 	for _, v := range a {
-		s += math.Exp(v - m)
+		s += fastmath.Exp(v - m)
 	}
 	return m + math.Log(s)
 }

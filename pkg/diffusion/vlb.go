@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/difflab/difflab/internal/fastmath"
+
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
@@ -208,7 +210,7 @@ func (r *VLBResult) addStep(s *Schedule, t int, variance Variance, x0, xt, mean 
 		for j := i * D; j < (i+1)*D; j++ {
 			if t == 0 {
 				term -= DiscretizedGaussianLogLikelihood(x0[j], mean[j], 0.5*lvp)
-				cont += 0.5 * (math.Log(2*math.Pi) + lvp + (x0[j]-mean[j])*(x0[j]-mean[j])*math.Exp(-lvp))
+				cont += 0.5 * (math.Log(2*math.Pi) + lvp + (x0[j]-mean[j])*(x0[j]-mean[j])*fastmath.Exp(-lvp))
 			} else {
 				mq := s.PosteriorMeanCoef1[t]*x0[j] + s.PosteriorMeanCoef2[t]*xt[j]
 				term += normalKL(mq, s.PosteriorLogVarianceClipped[t], mean[j], lvp)
@@ -244,7 +246,7 @@ func reverseLogVariance(s *Schedule, t int, v Variance) float64 {
 //	KL = 1/2 (-1 + l2 - l1 + e^{l1 - l2} + (m1 - m2)^2 e^{-l2})
 func normalKL(m1, l1, m2, l2 float64) float64 {
 	d := m1 - m2
-	return 0.5 * (-1 + l2 - l1 + math.Exp(l1-l2) + d*d*math.Exp(-l2))
+	return 0.5 * (-1 + l2 - l1 + fastmath.Exp(l1-l2) + d*d*fastmath.Exp(-l2))
 }
 
 // stdNormalCDF is Phi(z) = 1/2 erfc(-z / sqrt 2), accurate in both tails.
@@ -262,7 +264,7 @@ func stdNormalCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
 // are floored at 1e-12 as in improved-diffusion. Phi is exact (math.Erfc), and the
 // difference is taken on the side of the smaller tail, so it does not cancel.
 func DiscretizedGaussianLogLikelihood(x, mean, logScale float64) float64 {
-	inv := math.Exp(-logScale)
+	inv := fastmath.Exp(-logScale)
 	c := x - mean
 	plus := inv * (c + 1.0/255)
 	minus := inv * (c - 1.0/255)

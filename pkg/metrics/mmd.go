@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/difflab/difflab/internal/fastmath"
 )
 
 // MedianMaxPoints is the largest pooled sample on which MedianBandwidth computes
@@ -67,12 +69,12 @@ func MMD2(x, y [][]float64, c MMDConfig) Result {
 		h, rule = MedianBandwidth(x, y, c.Seed), "median"
 	}
 	g := -1 / (2 * h * h)
-	kxx := sumOffDiagonal(x, func(a, b []float64) float64 { return math.Exp(g * sqDist(a, b)) })
-	kyy := sumOffDiagonal(y, func(a, b []float64) float64 { return math.Exp(g * sqDist(a, b)) })
+	kxx := sumOffDiagonal(x, func(a, b []float64) float64 { return fastmath.Exp(g * sqDist(a, b)) })
+	kyy := sumOffDiagonal(y, func(a, b []float64) float64 { return fastmath.Exp(g * sqDist(a, b)) })
 	kxy := 0.0
 	for _, a := range x {
 		for _, b := range y {
-			kxy += math.Exp(g * sqDist(a, b))
+			kxy += fastmath.Exp(g * sqDist(a, b))
 		}
 	}
 	return Result{

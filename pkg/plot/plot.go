@@ -121,6 +121,14 @@ func Lines(w io.Writer, o LineOptions, series ...Series) error {
 			p.Legend.Add(s.Name, l, pts)
 		}
 	}
+	// A log axis needs a positive range; gonum widens a zero-width range by +-1,
+	// which can cross zero, so widen it by a factor instead.
+	if o.LogX {
+		fixLogRange(&p.X)
+	}
+	if o.LogY {
+		fixLogRange(&p.Y)
+	}
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
 	wd, ht := o.Width, o.Height
@@ -198,6 +206,18 @@ func ImageGrid(pixels []float64, n, h, w, c, cols, scale int) image.Image {
 
 // WriteImagePNG encodes img as PNG.
 func WriteImagePNG(w io.Writer, img image.Image) error { return png.Encode(w, img) }
+
+// fixLogRange makes a log axis' range positive and non-empty.
+func fixLogRange(a *plot.Axis) {
+	if a.Min > 0 && a.Max > a.Min {
+		return
+	}
+	lo, hi := a.Min, a.Max
+	if lo <= 0 || hi <= 0 {
+		lo, hi = 1, 10
+	}
+	a.Min, a.Max = lo/2, hi*2
+}
 
 // logTicks are gonum's log-scale ticks with labels of at most 3 significant digits
 // ("1e-04" rather than "9.9999999e-05").

@@ -59,3 +59,13 @@ func TestImageGridPixels(t *testing.T) {
 	check(0, 0, 255) // gap
 	check(3, 1, 255) // gap between the images
 }
+
+// TestLinesLogAxisOnePoint draws a log-log plot of a single point, whose range
+// has zero width.
+func TestLinesLogAxisOnePoint(t *testing.T) {
+	if _, err := PNG(func(w io.Writer) error {
+		return Lines(w, LineOptions{LogX: true, LogY: true}, Series{"one", []float64{10}, []float64{0.5}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
