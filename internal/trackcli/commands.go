@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/difflab/difflab/pkg/track"
+	"github.com/difflab/difflab/pkg/track/nbdisplay"
 )
 
 func showJSON(w io.Writer, r track.RunInfo, arts []track.Artifact) error {
@@ -273,4 +274,35 @@ func runGC(c *cli, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "%s %d runs and %d artifact files (%d bytes)\n", verb, rep.RunsDeleted, rep.FilesDeleted, rep.BytesFreed)
 	return nil
+}
+
+func runPlot(c *cli, args []string) error {
+	key := c.fs.String("metric", "", "metric `key` to draw (required), e.g. train/loss")
+	out := c.fs.String("out", "", "output PNG `file` (required)")
+	title := c.fs.String("title", "", "chart title (default: the metric key)")
+	logY := c.fs.Bool("log-y", false, "logarithmic y axis")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if *key == "" || *out == "" {
+		return usagef("--metric and --out are required")
+	}
+	if len(pos) == 0 {
+		return usagef("missing RUN_IDs (give at least one)")
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	opts := nbdisplay.ChartOptions{Title: *title, LogY: *logY}
+	if opts.Title == "" {
+		opts.Title = *key
+	}
+	png, err := nbdisplay.MetricChart(st, *key, opts, pos...)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(*out, png, 0o644)
 }

@@ -38,6 +38,7 @@ Commands:
   show      show one run: params, tags, environment, metrics, artifacts
   compare   compare runs side by side: differing params, last and best metrics
   export    write runs with their params and last metrics as CSV or JSON
+  plot      draw a metric of one or more runs against the step (PNG)
   gc        delete artifact files no run references, and optionally old failed runs
 
 The database is --db PATH, else $DIFFLAB_DB, else ./runs/difflab.db.
@@ -71,6 +72,7 @@ var commands = []command{
 	{"show", "[flags] RUN_ID", "Show one run. RUN_ID may be a unique prefix of at least 4 characters.", runShow},
 	{"compare", "[flags] RUN_ID RUN_ID...", "Compare runs: params that differ and those in common, and the last and best value of each metric\n(best is the minimum unless the metric is listed in --maximize; * marks the best run).", runCompare},
 	{"export", "[flags]", "Write runs with their params, tags and last metric values.", runExport},
+	{"plot", "[flags] --metric KEY --out FILE.png RUN_ID...", "Draw one metric of one or more runs against the step, as a PNG.", runPlot},
 	{"gc", "[flags]", "Delete artifact files that no run references (files younger than --grace are kept),\nafter deleting the runs selected by --delete-status and --older-than.", runGC},
 }
 
@@ -103,7 +105,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	rest := top.Args()
 	if len(rest) == 0 {
-		fmt.Fprintf(stderr, "difflab track: missing command (ls, show, compare, export, gc; see difflab track --help)\n")
+		fmt.Fprintf(stderr, "difflab track: missing command (ls, show, compare, export, plot, gc; see difflab track --help)\n")
 		return ExitUsage
 	}
 	if rest[0] == "help" {
@@ -141,7 +143,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return ExitError
 		}
 	}
-	fmt.Fprintf(stderr, "difflab track: unknown command %q (allowed: ls, show, compare, export, gc; see difflab track --help)\n", rest[0])
+	fmt.Fprintf(stderr, "difflab track: unknown command %q (allowed: ls, show, compare, export, plot, gc; see difflab track --help)\n", rest[0])
 	return ExitUsage
 }
 

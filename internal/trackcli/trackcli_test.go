@@ -5,6 +5,8 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"image/png"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -232,5 +234,39 @@ func TestShowCompareExportGC(t *testing.T) {
 	}
 	if code, _, _ := run(t, "--db", db, "show", ids["<b>bad</b>"]); code != ExitError {
 		t.Errorf("show deleted run = %d, want %d", code, ExitError)
+	}
+}
+
+func TestPlotWritesPNG(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "t.db")
+	st, err := track.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := st.StartRun(track.RunOptions{Experiment: "e", Name: "r", NoGit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(1); i <= 20; i++ {
+		run.LogMetric("train/loss", i, 1/float64(i))
+	}
+	run.End(nil)
+	st.Close()
+	out := filepath.Join(dir, "loss.png")
+	var so, se bytes.Buffer
+	if code := Main([]string{"--db", db, "plot", "--metric", "train/loss", "--out", out, run.ID()}, &so, &se); code != ExitOK {
+		t.Fatalf("plot: exit %d: %s", code, se.String())
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := png.Decode(f); err != nil {
+		t.Errorf("plot wrote something that is not a PNG: %v", err)
+	}
+	if code := Main([]string{"--db", db, "plot", "--out", out, run.ID()}, &so, &se); code != ExitUsage {
+		t.Errorf("plot without --metric: exit %d, want %d", code, ExitUsage)
 	}
 }
