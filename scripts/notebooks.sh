@@ -40,22 +40,7 @@ done
 case $mode in ci|full) ;; *) echo "notebooks.sh: --mode $mode, want ci or full" >&2; exit 2 ;; esac
 
 # --- install ---------------------------------------------------------------
-pkgs=(jupyter-nbconvert jupyter-client)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  sudo=""
-  if [ "$(id -u)" != 0 ]; then
-    if command -v sudo >/dev/null; then sudo="sudo"; else
-      echo "notebooks.sh: need root to install: ${missing[*]} (apt-get install ${missing[*]})" >&2; exit 1
-    fi
-  fi
-  echo "notebooks.sh: installing ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+scripts/apt-install.sh jupyter-nbconvert jupyter-client
 
 # GoNB and goimports at the versions tools/go.mod pins; rebuilt when it changes.
 if [ ! -x "$BIN/gonb" ] || [ ! -x "$BIN/goimports" ] || [ tools/go.mod -nt "$BIN/gonb" ] || [ tools/go.sum -nt "$BIN/gonb" ]; then
