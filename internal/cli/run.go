@@ -40,9 +40,6 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		dir, args = args[0], args[1:]
 	}
 	if done, code := parse(fs, args, stderr); done {
-		if dir != "" || code != ExitOK {
-			return code
-		}
 		return code
 	}
 	if dir == "" {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/difflab/difflab/pkg/backend"
+	"github.com/difflab/difflab/pkg/metrics"
 	"github.com/difflab/difflab/pkg/plot"
 	"github.com/difflab/difflab/pkg/track"
 )
@@ -295,7 +296,7 @@ func (r *Runner) writeReport(res *Results) error {
 	}
 	fmt.Fprintf(&md, "\n- model: %s\n- T = %d; schedules: %s; spacing: %s; clip x0: %v\n", c.Model.Kind, c.T, strings.Join(c.Schedules, ", "), strings.Join(c.Grid.Spacings, ", "), *c.Grid.ClipX0)
 	fmt.Fprintf(&md, "- %d samples per cell, seeds %v; each metric against a fresh sample of %d from the true distribution\n", c.Eval.N, c.Seeds, c.Eval.N)
-	fmt.Fprintf(&md, "- backend: %s; metrics version %s; eval hash %s\n", backend.Description(), "1", c.evalHash())
+	fmt.Fprintf(&md, "- backend: %s; metrics version %s; eval hash %s\n", backend.Description(), metrics.Version, c.evalHash())
 	total := 0.0
 	for _, cr := range res.Cells {
 		total += cr.Seconds
