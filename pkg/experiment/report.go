@@ -312,6 +312,11 @@ func (r *Runner) writeReport(res *Results) error {
 		fmt.Fprintf(&md, "- **%s**: %s\n", m, metricDoc[m])
 	}
 	fmt.Fprintln(&md)
+	if len(c.Schedules) > 1 {
+		for _, sp := range c.Grid.Spacings {
+			res.scheduleTable(&md, sp)
+		}
+	}
 	for _, sched := range c.Schedules {
 		for _, sp := range c.Grid.Spacings {
 			tag := sched
@@ -388,6 +393,53 @@ func (r *Runner) writeReport(res *Results) error {
 		run.LogArtifact(n, bytes.NewReader(files[n]))
 	}
 	return run.End(nil)
+}
+
+// scheduleTable writes the primary metric of every row and schedule side by side,
+// rows grouped by sampler row, so schedules can be compared at each S.
+func (res *Results) scheduleTable(w io.Writer, spacing string) {
+	c := res.Config
+	tables := map[string]*table{}
+	for _, sched := range c.Schedules {
+		tables[sched] = res.table(sched, spacing, c.Eval.Primary)
+	}
+	steps := sortedSteps(c)
+	fmt.Fprintf(w, "## Schedules compared (%s, spacing %s)\n\n| row | schedule | ", c.Eval.Primary, spacing)
+	for _, S := range steps {
+		fmt.Fprintf(w, "S = %d | ", S)
+	}
+	fmt.Fprint(w, "\n|---|---|")
+	for range steps {
+		fmt.Fprint(w, "---:|")
+	}
+	fmt.Fprintln(w)
+	for _, row := range c.Rows() {
+		best := map[int]string{}
+		for _, S := range steps {
+			bv := math.NaN()
+			for _, sched := range c.Schedules {
+				if v, ok := tables[sched].get(row, S); ok && (math.IsNaN(bv) || better(c.Eval.Primary, v, bv)) {
+					bv, best[S] = v, sched
+				}
+			}
+		}
+		for _, sched := range c.Schedules {
+			fmt.Fprintf(w, "| %s | %s | ", row, sched)
+			for _, S := range steps {
+				v, ok := tables[sched].get(row, S)
+				switch {
+				case !ok:
+					fmt.Fprint(w, "– | ")
+				case best[S] == sched:
+					fmt.Fprintf(w, "**%s** | ", formatMetric(v))
+				default:
+					fmt.Fprintf(w, "%s | ", formatMetric(v))
+				}
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	fmt.Fprintf(w, "\nBest schedule per row and S in bold.\n\n")
 }
 
 func (t *table) plot(w io.Writer, sched, spacing string) error {
