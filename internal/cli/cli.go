@@ -7,12 +7,17 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"sort"
 	"strings"
+
+	"github.com/difflab/difflab/pkg/track"
 )
 
 // Exit codes.
@@ -104,6 +109,11 @@ type flagSet struct {
 // parse parses args, printing help for -h/--help. It returns done = true when
 // the command should stop with the given code.
 func parse(fs *flagSet, args []string, stderr io.Writer) (done bool, code int) {
+	return parseN(fs, args, 0, stderr)
+}
+
+// parseN is parse allowing up to maxArgs arguments after the flags.
+func parseN(fs *flagSet, args []string, maxArgs int, stderr io.Writer) (done bool, code int) {
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -112,11 +122,36 @@ func parse(fs *flagSet, args []string, stderr io.Writer) (done bool, code int) {
 	case err != nil:
 		fmt.Fprintf(stderr, "difflab %s: %v (see difflab %s --help)\n", fs.Name(), err, fs.Name())
 		return true, ExitUsage
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "difflab %s: unexpected argument %q (see difflab %s --help)\n", fs.Name(), fs.Arg(0), fs.Name())
+	case fs.NArg() > maxArgs:
+		fmt.Fprintf(stderr, "difflab %s: unexpected argument %q (see difflab %s --help)\n", fs.Name(), fs.Arg(maxArgs), fs.Name())
 		return true, ExitUsage
 	}
 	return false, ExitOK
+}
+
+// parseWithArg parses a command line that names one thing (a folder, a notebook)
+// before or after its flags, and returns that argument ("" when absent).
+func parseWithArg(fs *flagSet, args []string, stderr io.Writer) (arg string, done bool, code int) {
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		arg, args = args[0], args[1:]
+		done, code = parse(fs, args, stderr)
+		return arg, done, code
+	}
+	done, code = parseN(fs, args, 1, stderr)
+	return fs.Arg(0), done, code
+}
+
+// withStore opens the tracker database and a context cancelled by Ctrl-C, and
+// runs fn with them.
+func withStore(db string, fn func(ctx context.Context, st *track.Store) error) error {
+	st, err := track.Open(dbPath(db))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	return fn(ctx, st)
 }
 
 // finish prints err as one line and returns the exit code for it.

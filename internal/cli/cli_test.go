@@ -161,3 +161,21 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestRunArgumentPlacement checks that the experiment folder may come before or
+// after the flags, and that a missing or extra one is a usage error.
+func TestRunArgumentPlacement(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "t.db")
+	missing := filepath.Join(t.TempDir(), "nope")
+	for _, args := range [][]string{{"run", missing, "--db", db}, {"run", "--db", db, missing}} {
+		code, _, errs := run(t, args...)
+		if code != ExitUsage || !strings.Contains(errs, missing) {
+			t.Errorf("difflab %v: exit %d, %q; want exit 2 naming %s", args, code, errs, missing)
+		}
+	}
+	for _, args := range [][]string{{"run", "--db", db}, {"run", "--db", db, "a", "b"}} {
+		if code, _, _ := run(t, args...); code != ExitUsage {
+			t.Errorf("difflab %v: exit %d, want 2", args, code)
+		}
+	}
+}

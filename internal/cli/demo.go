@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"text/tabwriter"
 
@@ -37,43 +35,44 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		if *steps < 1 || *n < 2 {
 			return usagef("--train-steps %d and --n %d: want >= 1 and >= 2", *steps, *n)
 		}
-		st, err := track.Open(dbPath(*db))
+		return withStore(*db, func(ctx context.Context, st *track.Store) error {
+			return runDemoExperiments(ctx, st, *root, *out, *steps, *n, stdout, stderr)
+		})
+	}(), stderr)
+}
+
+// runDemoExperiments runs the exact and the learned experiment on the demo's grid
+// and prints their table.
+func runDemoExperiments(ctx context.Context, st *track.Store, root, out string, steps, n int, stdout, stderr io.Writer) error {
+	results := map[string]*experiment.Results{}
+	for _, e := range demoExperiments {
+		cfg, err := experiment.Load(filepath.Join(root, e.dir))
 		if err != nil {
 			return err
 		}
-		defer st.Close()
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-		defer stop()
-		results := map[string]*experiment.Results{}
-		for _, e := range demoExperiments {
-			cfg, err := experiment.Load(filepath.Join(*root, e.dir))
-			if err != nil {
-				return err
-			}
-			// The demo's grid: DDPM (sigma-hat at S = T = 1000) and DDIM at S = 10 and
-			// 50 with eta 0 and 1, one seed, one schedule.
-			cfg.Name = "demo-" + e.label
-			cfg.Seeds = []uint64{1}
-			cfg.Schedules = []string{"linear"}
-			cfg.Grid.Etas = []float64{0, 1}
-			cfg.Grid.Steps = []int{10, 50, 1000}
-			cfg.Eval.N = *n
-			if cfg.Model.Kind == experiment.ModelTrain {
-				cfg.Model.Train["train"].(map[string]any)["steps"] = *steps
-			}
-			fmt.Fprintf(stderr, "== %s denoiser (%s)\n", e.label, cfg.Model.Kind)
-			r := &experiment.Runner{Config: cfg, Store: st, OutDir: filepath.Join(*out, e.label), Progress: stderr,
-				Only: func(c experiment.Cell) bool { return (c.Row() == experiment.RowSigmaHat) == (c.Steps == 1000) }}
-			res, err := r.Run(ctx)
-			if err != nil {
-				return err
-			}
-			results[e.label] = res
+		// The demo's grid: DDPM (sigma-hat at S = T = 1000) and DDIM at S = 10 and
+		// 50 with eta 0 and 1, one seed, one schedule.
+		cfg.Name = "demo-" + e.label
+		cfg.Seeds = []uint64{1}
+		cfg.Schedules = []string{"linear"}
+		cfg.Grid.Etas = []float64{0, 1}
+		cfg.Grid.Steps = []int{10, 50, 1000}
+		cfg.Eval.N = n
+		if cfg.Model.Kind == experiment.ModelTrain {
+			cfg.Model.Train["train"].(map[string]any)["steps"] = steps
 		}
-		printDemoTable(stdout, results)
-		fmt.Fprintf(stdout, "\nreports and scatter plots: %s/{exact,learned}/report.md, samples_linear.png\n", *out)
-		return nil
-	}(), stderr)
+		fmt.Fprintf(stderr, "== %s denoiser (%s)\n", e.label, cfg.Model.Kind)
+		r := &experiment.Runner{Config: cfg, Store: st, OutDir: filepath.Join(out, e.label), Progress: stderr,
+			Only: func(c experiment.Cell) bool { return (c.Row() == experiment.RowSigmaHat) == (c.Steps == 1000) }}
+		res, err := r.Run(ctx)
+		if err != nil {
+			return err
+		}
+		results[e.label] = res
+	}
+	printDemoTable(stdout, results)
+	fmt.Fprintf(stdout, "\nreports and scatter plots: %s/{exact,learned}/report.md, samples_linear.png\n", out)
+	return nil
 }
 
 // printDemoTable prints one line per sampler with each metric for the exact and

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -97,11 +96,8 @@ func runNBRun(args []string, stdout, stderr io.Writer) int {
 	db := fs.String("db", "", "tracker database (default $DIFFLAB_DB, else "+DefaultDB+")")
 	out := fs.String("out", "", "folder for the executed notebook (default runs/notebooks)")
 	timeout := fs.Duration("cell-timeout", 0, "longest a cell may run, e.g. 10m (0: no limit)")
-	var path string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		path, args = args[0], args[1:]
-	}
-	if done, code := parse(fs, args, stderr); done {
+	path, done, code := parseWithArg(fs, args, stderr)
+	if done {
 		return code
 	}
 	if path == "" {
@@ -125,18 +121,13 @@ func runNBRun(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return usagef("%s: %v", path, err)
 		}
-		st, err := track.Open(dbPath(*db))
-		if err != nil {
+		return withStore(*db, func(ctx context.Context, st *track.Store) error {
+			executed, err := executeNotebook(ctx, st, path, injected, params, *mode, outDir, *timeout, stderr)
+			if executed != "" {
+				fmt.Fprintf(stdout, "notebook: %s\n", executed)
+			}
 			return err
-		}
-		defer st.Close()
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-		defer stop()
-		executed, err := executeNotebook(ctx, st, path, injected, params, *mode, outDir, *timeout, stderr)
-		if executed != "" {
-			fmt.Fprintf(stdout, "notebook: %s\n", executed)
-		}
-		return err
+		})
 	}(), stderr)
 }
 

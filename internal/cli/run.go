@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 
 	"github.com/difflab/difflab/pkg/experiment"
@@ -34,12 +33,8 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("run", "run EXPERIMENT_DIR [--db FILE] [--out DIR]", stdout)
 	db := fs.String("db", "", "tracker database (default $DIFFLAB_DB, else "+DefaultDB+")")
 	out := fs.String("out", "", "run folder for the report, plots and samples (default runs/NAME)")
-	// Accept the folder before or after the flags.
-	var dir string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		dir, args = args[0], args[1:]
-	}
-	if done, code := parse(fs, args, stderr); done {
+	dir, done, code := parseWithArg(fs, args, stderr)
+	if done {
 		return code
 	}
 	if dir == "" {
@@ -51,18 +46,13 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return usagef("%v", err)
 		}
-		st, err := track.Open(dbPath(*db))
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-		defer stop()
-		r := &experiment.Runner{Config: cfg, Store: st, OutDir: *out, Progress: stderr}
-		if _, err := r.Run(ctx); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(r.OutDir, experiment.ReportFile))
-		return nil
+		return withStore(*db, func(ctx context.Context, st *track.Store) error {
+			r := &experiment.Runner{Config: cfg, Store: st, OutDir: *out, Progress: stderr}
+			if _, err := r.Run(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "report: %s\n", filepath.Join(r.OutDir, experiment.ReportFile))
+			return nil
+		})
 	}(), stderr)
 }
