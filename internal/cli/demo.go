@@ -59,7 +59,11 @@ func runDemoExperiments(ctx context.Context, st *track.Store, root, out string, 
 		cfg.Grid.Steps = []int{10, 50, 1000}
 		cfg.Eval.N = n
 		if cfg.Model.Kind == experiment.ModelTrain {
-			cfg.Model.Train["train"].(map[string]any)["steps"] = steps
+			tc := cfg.Model.Train["train"].(map[string]any)
+			tc["steps"] = steps
+			if w, ok := tc["warmup_steps"].(int64); ok && int(w) > steps/10 {
+				tc["warmup_steps"] = steps / 10 // keep the warm-up a tenth of a short run
+			}
 		}
 		fmt.Fprintf(stderr, "== %s denoiser (%s)\n", e.label, cfg.Model.Kind)
 		r := &experiment.Runner{Config: cfg, Store: st, OutDir: filepath.Join(out, e.label), Progress: stderr,
