@@ -1,7 +1,6 @@
 package diffusion
 
 import (
-	"fmt"
 	"math"
 )
 
@@ -24,12 +23,7 @@ var Predictions = []Prediction{PredictEps, PredictX0, PredictV}
 
 // ParsePrediction returns the prediction type named s, or an error listing the allowed names.
 func ParsePrediction(s string) (Prediction, error) {
-	for _, p := range Predictions {
-		if string(p) == s {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("unknown prediction type %q, want one of %s", s, joinKinds(Predictions))
+	return parseEnum("prediction type", s, Predictions)
 }
 
 // The conversions below act on one coordinate at a time with a = abar_t; the graph

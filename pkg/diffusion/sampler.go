@@ -33,14 +33,7 @@ const (
 var SamplerKinds = []SamplerKind{DDIM, DDPM, DDPMStrided}
 
 // ParseSamplerKind returns the sampler named s, or an error listing the allowed names.
-func ParseSamplerKind(s string) (SamplerKind, error) {
-	for _, k := range SamplerKinds {
-		if string(k) == s {
-			return k, nil
-		}
-	}
-	return "", fmt.Errorf("unknown sampler %q, want one of %s", s, joinKinds(SamplerKinds))
-}
+func ParseSamplerKind(s string) (SamplerKind, error) { return parseEnum("sampler", s, SamplerKinds) }
 
 // Variance names the reverse-process variance of the DDPM samplers (Ho et al. 2020, section 3.2).
 type Variance string
@@ -57,14 +50,7 @@ const (
 var Variances = []Variance{FixedSmall, FixedLarge}
 
 // ParseVariance returns the variance named s, or an error listing the allowed names.
-func ParseVariance(s string) (Variance, error) {
-	for _, v := range Variances {
-		if string(v) == s {
-			return v, nil
-		}
-	}
-	return "", fmt.Errorf("unknown variance %q, want one of %s", s, joinKinds(Variances))
-}
+func ParseVariance(s string) (Variance, error) { return parseEnum("variance", s, Variances) }
 
 // SamplerConfig chooses a sampler and its settings.
 type SamplerConfig struct {

@@ -32,12 +32,18 @@ var ScheduleKinds = []ScheduleKind{Linear, ScaledLinear, Cosine, Sigmoid, Custom
 
 // ParseScheduleKind returns the kind named s, or an error listing the allowed names.
 func ParseScheduleKind(s string) (ScheduleKind, error) {
-	for _, k := range ScheduleKinds {
+	return parseEnum("schedule kind", s, ScheduleKinds)
+}
+
+// parseEnum returns the element of all named s, or an error naming what was asked
+// for and listing the allowed names.
+func parseEnum[K ~string](what, s string, all []K) (K, error) {
+	for _, k := range all {
 		if string(k) == s {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("unknown schedule kind %q, want one of %s", s, joinKinds(ScheduleKinds))
+	return "", fmt.Errorf("unknown %s %q, want one of %s", what, s, joinKinds(all))
 }
 
 func joinKinds[K ~string](ks []K) string {

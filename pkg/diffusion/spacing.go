@@ -27,14 +27,7 @@ const (
 var Spacings = []Spacing{Leading, Trailing, Linspace, Quadratic}
 
 // ParseSpacing returns the spacing named s, or an error listing the allowed names.
-func ParseSpacing(s string) (Spacing, error) {
-	for _, sp := range Spacings {
-		if string(sp) == s {
-			return sp, nil
-		}
-	}
-	return "", fmt.Errorf("unknown spacing %q, want one of %s", s, joinKinds(Spacings))
-}
+func ParseSpacing(s string) (Spacing, error) { return parseEnum("spacing", s, Spacings) }
 
 // Timesteps returns S of the T timesteps 0..T-1, strictly increasing, chosen by the
 // spacing rule sp. Rounding to the nearest integer rounds halves to even, as numpy
