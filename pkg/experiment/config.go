@@ -20,6 +20,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/difflab/difflab/pkg/data"
 	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/pipeline"
 )
 
 // ConfigFile is the name of an experiment's config inside its folder.
@@ -249,13 +250,7 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-func (c *Config) isImage() bool {
-	switch c.Data.Name {
-	case "mnist", "fashion-mnist", "cifar10":
-		return true
-	}
-	return false
-}
+func (c *Config) isImage() bool { return pipeline.IsImage(c.Data.Name) }
 
 // Validate checks every field; the error names the field, the bad value and what
 // is allowed.
