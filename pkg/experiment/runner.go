@@ -36,9 +36,11 @@ type Runner struct {
 	// Progress receives one line per cell with cells done and time left (nil: silent).
 	Progress io.Writer
 	// Backend runs the graphs; nil means backend.New().
-	Backend compute.Backend
-	testSet *data.Dataset        // image datasets' test split, loaded once
-	cls     *features.Classifier // the image metrics' feature extractor
+	Backend      compute.Backend
+	testSet      *data.Dataset        // image datasets' test split, loaded once
+	truthSampler data.Sampler         // the true distribution of 2-D data, loaded once
+	truthGMM     *diffusion.GMM       // the same when it is a Gaussian mixture
+	cls          *features.Classifier // the image metrics' feature extractor
 
 	// Only, when set, keeps the cells of the grid for which it returns true, for
 	// programs that need a part of a grid (the demo); nil keeps them all.
@@ -338,14 +340,26 @@ func (c *Config) Recipe(schedule string) (*pipeline.Recipe, error) {
 }
 
 // truth returns a sampler of the true distribution.
+// It is read once and kept; the GMM is nil for other data.
 func (r *Runner) truth() (data.Sampler, *diffusion.GMM, error) {
+	if r.truthSampler != nil {
+		return r.truthSampler, r.truthGMM, nil
+	}
 	c := r.Config
 	if c.Data.Name == "gmm" {
 		g, err := diffusion.LoadGMM(c.Path(c.Data.GMM))
-		return g, g, err
+		if err != nil {
+			return nil, nil, err
+		}
+		r.truthSampler, r.truthGMM = g, g
+		return g, g, nil
 	}
 	s, err := data.NewSampler(c.Data.Name, data.Options{GMMPath: c.Path(c.Data.GMM), DataDir: c.Data.DataDir})
-	return s, nil, err
+	if err != nil {
+		return nil, nil, err
+	}
+	r.truthSampler = s
+	return s, nil, nil
 }
 
 // Streams of the per-cell randomness, so that the sampler's noise, the reference
