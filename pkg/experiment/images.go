@@ -54,7 +54,18 @@ func (r *Runner) classifier() (*features.Classifier, error) {
 	if r.cls != nil {
 		return r.cls, nil
 	}
-	cls, err := features.LoadOrTrain(r.Backend, r.Config.Data.Name, FeatureCacheDir, features.ClassifierConfig{})
+	cfg := features.ClassifierConfig{}
+	if r.Progress != nil {
+		// Training takes minutes the first time: a line every tenth of the way.
+		start := time.Now()
+		cfg.Progress = func(step, steps int, loss float64) {
+			if step == 1 || step%max(1, steps/10) == 0 || step == steps {
+				fmt.Fprintf(r.Progress, "feature classifier for %s (trained once, cached in %s): step %d/%d  loss %.4f  %s\n",
+					r.Config.Data.Name, FeatureCacheDir, step, steps, loss, time.Since(start).Round(time.Second))
+			}
+		}
+	}
+	cls, err := features.LoadOrTrain(r.Backend, r.Config.Data.Name, FeatureCacheDir, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: feature classifier: %w", err)
 	}

@@ -2,13 +2,16 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/difflab/difflab/pkg/diffusion"
 	"github.com/difflab/difflab/pkg/track"
+	"github.com/difflab/difflab/pkg/train"
 )
 
 const testGMM = `{"weights": [0.5, 0.5], "means": [[-1.5, 0], [1.5, 0.5]], "stds": [0.3, 0.2]}`
@@ -151,5 +154,50 @@ func TestTrainLoadSample(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no samples-final.png among the run's artifacts %v", arts)
+	}
+}
+
+// TestTrainSetup checks the Setup hook: it sees the trainer after the resume (step
+// 0 on a fresh folder, the checkpoint's step after), hooks it registers fire on
+// every step, and its error stops Train before any step.
+func TestTrainSetup(t *testing.T) {
+	p := writeRecipe(t, tinyRecipe)
+	ck := filepath.Join(t.TempDir(), "ck")
+	r, err := LoadRecipe(p, "train.steps=10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var starts, steps []int
+	setup := func(tr *train.Trainer) error {
+		starts = append(starts, tr.Step())
+		tr.OnStep(1, func(step int, _ *train.Trainer) error { steps = append(steps, step); return nil })
+		return nil
+	}
+	if _, err := Train(context.Background(), r, TrainOptions{CheckpointDir: ck, Setup: setup}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = LoadRecipe(p, "train.steps=15"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Train(context.Background(), r, TrainOptions{CheckpointDir: ck, Setup: setup})
+	if err != nil || res.Step != 15 {
+		t.Fatalf("resumed training: step %d, %v", res.Step, err)
+	}
+	if !slices.Equal(starts, []int{0, 10}) {
+		t.Errorf("Setup saw steps %v, want [0 10]", starts)
+	}
+	if want := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}; !slices.Equal(steps, want) {
+		t.Errorf("step hook saw %v, want %v", steps, want)
+	}
+	stop := errors.New("stop here")
+	if r, err = LoadRecipe(p, "train.steps=20"); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Train(context.Background(), r, TrainOptions{CheckpointDir: ck, Setup: func(*train.Trainer) error { return stop }})
+	if !errors.Is(err, stop) || res != nil {
+		t.Errorf("Setup error: got %v, %v; want the error and no result", res, err)
+	}
+	if latest, err := train.LatestCheckpoint(ck); err != nil || filepath.Base(latest) != "ckpt-00000015" {
+		t.Errorf("after a failed Setup the latest checkpoint is %s (%v), want ckpt-00000015", latest, err)
 	}
 }

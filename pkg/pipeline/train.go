@@ -37,6 +37,11 @@ type TrainOptions struct {
 	Progress io.Writer
 	// Backend runs the graphs; nil means backend.New().
 	Backend compute.Backend
+	// Setup, when set, is called with the trainer after it resumed from the latest
+	// checkpoint (if any) and before it runs: the place to register step hooks (a
+	// live loss plot) or to report the step training starts from. An error stops
+	// Train before any step.
+	Setup func(tr *train.Trainer) error
 }
 
 // TrainResult describes a finished training.
@@ -129,6 +134,11 @@ func Train(ctx context.Context, r *Recipe, o TrainOptions) (*TrainResult, error)
 	}
 	if err := tr.Resume(""); err != nil && !errors.Is(err, train.ErrNoCheckpoint) {
 		return nil, err
+	}
+	if o.Setup != nil {
+		if err := o.Setup(tr); err != nil {
+			return nil, err
+		}
 	}
 	res := &TrainResult{CheckpointDir: cfg.CheckpointDir, NumParams: tr.NumParameters()}
 	var logger train.Logger
