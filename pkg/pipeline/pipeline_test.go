@@ -114,6 +114,9 @@ func TestTrainLoadSample(t *testing.T) {
 	if l.Step != 30 || l.Schedule.Config.Kind != diffusion.Cosine || l.Schedule.T() != 100 || len(l.Shape) != 1 || l.Shape[0] != 2 {
 		t.Errorf("loaded: step %d schedule %s T %d shape %v", l.Step, l.Schedule.Config.Kind, l.Schedule.T(), l.Shape)
 	}
+	if want := filepath.Join(ck, "ckpt-00000030"); l.Dir != want {
+		t.Errorf("loaded from folder %s: Dir = %s, want the checkpoint read, %s", ck, l.Dir, want)
+	}
 	sample := func(den diffusion.Denoiser) []float64 {
 		sm, err := diffusion.NewSampler(nil, l.Schedule, den, diffusion.SamplerConfig{Kind: diffusion.DDIM, Steps: 10})
 		if err != nil {

@@ -243,18 +243,11 @@ type Loaded struct {
 // checkpoint (ckpt-NNNNNNNN) or a checkpoint folder, whose latest checkpoint is
 // used. raw selects the raw weights instead of the EMA (the default for sampling).
 func LoadCheckpoint(dir string, raw bool) (*Loaded, error) {
-	ckpt := dir
-	if m, err := train.ReadManifest(dir); err != nil || m == nil {
-		latest, lerr := train.LatestCheckpoint(dir)
-		if lerr != nil {
-			return nil, fmt.Errorf("checkpoint %s: %w", dir, lerr)
-		}
-		ckpt = latest
-	}
-	m, err := train.ReadManifest(ckpt)
+	m, err := train.ReadManifest(dir)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", ckpt, err)
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
+	ckpt := m.Dir // the checkpoint itself, also when dir is a checkpoint folder
 	rawRecipe, ok := m.Metadata[metadataKey]
 	if !ok {
 		return nil, fmt.Errorf("checkpoint %s: no recipe in its manifest (not written by difflab train)", ckpt)
