@@ -89,7 +89,23 @@ for nb in "${notebooks[@]}"; do
   secs=$(($(date +%s) - start))
   summary+=("$(printf '%-28s %-6s %5ds' "$name" "$status" "$secs")")
   if ((write_back)) && [ "$status" = ok ]; then
-    cp "$OUT/$name.ipynb" "$nb"
+    # The committed copy names paths relative to the repository, not this checkout.
+    python3 - "$ROOT" "$OUT/$name.ipynb" "$nb" <<'PY'
+import json, sys
+root, src, dst = sys.argv[1], sys.argv[2], sys.argv[3]
+def scrub(v):
+    if isinstance(v, str):
+        return v.replace(root + "/", "").replace(root, ".")
+    if isinstance(v, list):
+        return [scrub(x) for x in v]
+    if isinstance(v, dict):
+        return {k: (x if k.startswith("image/") else scrub(x)) for k, x in v.items()}
+    return v
+nb = json.load(open(src))
+with open(dst, "w") as f:
+    json.dump(scrub(nb), f, indent=1, ensure_ascii=False)
+    f.write("\n")
+PY
   fi
 done
 echo "notebooks.sh: $mode mode, executed notebooks in ${OUT#$ROOT/}/"

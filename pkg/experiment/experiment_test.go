@@ -122,7 +122,7 @@ func TestResumeSkipsFinishedCells(t *testing.T) {
 		}
 	}
 	report, _ := os.ReadFile(filepath.Join(dir, "out", ReportFile))
-	for _, want := range []string{"| eta=0 |", "| sigma-hat |", "S = 20", "true vs true"} {
+	for _, want := range []string{"| eta=0 |", "| sigma-hat |", "S = 20", "true vs true", "Rows: DDIM with eta = 0, 1 (Song"} {
 		if !strings.Contains(string(report), want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/difflab/difflab/pkg/backend"
+	"github.com/difflab/difflab/pkg/diffusion"
 	"github.com/difflab/difflab/pkg/metrics"
 	"github.com/difflab/difflab/pkg/plot"
 	"github.com/difflab/difflab/pkg/track"
@@ -305,7 +307,18 @@ func (r *Runner) writeReport(res *Results) error {
 	if c.Mode == ModeInversion {
 		fmt.Fprintf(&md, "Each cell encodes %d samples of the data to x_T with the deterministic DDIM update (eta = 0) over S steps and decodes them back over the same steps (Song et al. 2021, section 5.4). Columns: the number of steps S.\n\n", c.Eval.N)
 	} else {
-		fmt.Fprintf(&md, "Rows: DDIM with eta = 0, 0.2, 0.5, 1 (Song et al. 2021, eq. 16) and sigma-hat, strided DDPM with sigma-hat_t = sqrt(1 - abar_t/abar_prev); columns: the number of sampling steps S. Best value per column in bold.\n\n")
+		var parts []string
+		if len(c.Grid.Etas) > 0 && slices.Contains(c.Grid.Samplers, string(diffusion.DDIM)) {
+			etas := make([]string, len(c.Grid.Etas))
+			for i, e := range c.Grid.Etas {
+				etas[i] = strconv.FormatFloat(e, 'g', -1, 64)
+			}
+			parts = append(parts, "DDIM with eta = "+strings.Join(etas, ", ")+" (Song et al. 2021, eq. 16)")
+		}
+		if slices.Contains(c.Grid.Samplers, string(diffusion.DDPMStrided)) {
+			parts = append(parts, "sigma-hat, strided DDPM with sigma-hat_t = sqrt(1 - abar_t/abar_prev)")
+		}
+		fmt.Fprintf(&md, "Rows: %s; columns: the number of sampling steps S. Best value per column in bold.\n\n", strings.Join(parts, "; "))
 	}
 	fmt.Fprintf(&md, "Metrics:\n")
 	for _, m := range c.Eval.Metrics {
