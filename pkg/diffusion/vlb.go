@@ -98,8 +98,10 @@ func (r *VLBResult) KL() float64 {
 // so a cost of T forward passes of a batch. The expectation over eps is estimated with
 // one draw per step and example.
 //
-// The graph runs in float64 when d.Store is nil or holds no variables (closed forms
-// such as GMM.Denoiser), otherwise in the dtype of the store's first floating-point variable.
+// The graph runs in float64 when d.Store is nil (closed forms such as GMM.Denoiser),
+// otherwise in the dtype of the store's first floating-point variable, or in float32
+// when the store has none yet (an untrained network, whose variables are created on
+// the first call; difflab's models create float32 weights).
 //
 // It returns an error when shape is not [B, ...] with B >= 1, x0 does not have
 // prod(shape) values, variance or the prediction type is unknown, d.Fn is nil, or the
@@ -144,11 +146,10 @@ func VLB(b compute.Backend, s *Schedule, d Denoiser, x0 []float64, shape []int, 
 		res.PerExampleContinuous[i] += kl
 	}
 
-	store := d.Store
+	store, dt := d.Store, dtypes.Float32
 	if store == nil {
-		store = model.NewStore()
+		store, dt = model.NewStore(), dtypes.Float64
 	}
-	dt := dtypes.Float64
 	for v := range store.IterVariables() {
 		if d := v.DType(); d == dtypes.Float32 || d == dtypes.Float64 {
 			dt = d // the first floating-point variable: weights, not an RNG state
