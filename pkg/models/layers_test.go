@@ -34,6 +34,14 @@ func randSlice(rng *rand.Rand, n int, scale float64) []float64 {
 	return v
 }
 
+func toF64(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
 func toF32(v []float64) []float32 {
 	out := make([]float32, len(v))
 	for i, x := range v {
@@ -272,6 +280,20 @@ func TestConv2D(t *testing.T) {
 		}
 		assertClose(t, "Conv2D vs direct loop", flat[float32](t, outs[0]), want, 1e-4)
 		assertClose(t, "native Convolve vs direct loop", flat[float32](t, outs[1]), want, 1e-4)
+
+		// Gradients of <y, r> for a random r, against the native convolution's: the
+		// formulation is chosen for the speed of its backward pass, which must stay exact.
+		r := toF32(randSlice(rng, bs*ho*wo*o, 1))
+		grads := model.MustExecOnceN(bk, store, func(scope *model.Scope, xn, rn *graph.Node) []*graph.Node {
+			g := xn.Graph()
+			kernel := store.GetVariable("/conv/weights").NodeValue(g)
+			ours := graph.ReduceAllSum(graph.Mul(Conv2D(scope, xn, o, tc.kernel, tc.stride), rn))
+			p := (tc.kernel - 1) / 2
+			native := graph.ReduceAllSum(graph.Mul(graph.Convolve(xn, kernel).PaddingPerDim([][2]int{{p, p}, {p, p}}).StridePerAxis(tc.stride, tc.stride).Done(), rn))
+			return append(graph.Gradient(ours, xn, kernel), graph.Gradient(native, xn, kernel)...)
+		}, xt, tensors.FromFlatDataAndDimensions(r, bs, ho, wo, o))
+		assertClose(t, "dL/dx of Conv2D vs native", flat[float32](t, grads[0]), toF64(flat[float32](t, grads[2])), 1e-4)
+		assertClose(t, "dL/dweights of Conv2D vs native", flat[float32](t, grads[1]), toF64(flat[float32](t, grads[3])), 1e-4)
 	}
 }
 

@@ -13,16 +13,19 @@ import (
 // a rank-4 DotGeneral (as Conv2D) or as a rank-2 one after a reshape.
 func BenchmarkMicroConv(b *testing.B) {
 	x, _, _ := benchBatch(64, 28, 28, 96)
-	for _, name := range []string{"dot4d", "dot2d"} {
+	for _, name := range []string{"dot4d", "dot2d", "wfirst"} {
 		b.Run(name, func(b *testing.B) {
 			exec := model.MustNewExec(testBackend(b), model.NewStore(), func(scope *model.Scope, xn *graph.Node) []*graph.Node {
 				g := xn.Graph()
 				w := scope.VariableWithShape("w", shapes.Make(xn.DType(), 9*96, 32)).NodeValue(g)
 				cols := im2col(xn, 3, 1)
 				var y *graph.Node
-				if name == "dot4d" {
+				switch name {
+				case "dot4d":
 					y = graph.Dot(cols, w).General([]int{3}, nil, []int{0}, nil)
-				} else {
+				case "wfirst":
+					y = graph.TransposeAllAxes(graph.Dot(w, cols).General([]int{0}, nil, []int{3}, nil), 1, 2, 3, 0)
+				default:
 					y = graph.Reshape(graph.Dot(graph.Reshape(cols, 64*28*28, 9*96), w).Product(), 64, 28, 28, 32)
 				}
 				l := graph.ReduceAllMean(graph.Square(y))
