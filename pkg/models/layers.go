@@ -151,6 +151,27 @@ func siluExpm1(x *Node) *Node {
 	return Mul(x, S)
 }
 
+// softmaxExpm1 is Softmax over the last axis without the backend's Exp op, which
+// calls math.Exp per element (see siluExpm1): with m the row maximum,
+//
+//	p_i = (1 + expm1(x_i - m)) / sum_j (1 + expm1(x_j - m))
+//
+// (x_i - m <= 0, where 1 + expm1 loses nothing that matters next to the row sum,
+// which is >= 1), and the gradient is the exact softmax Jacobian p_i (delta_ik - p_k),
+// carried by Z_i = p_i (x_i - sum_j p_j x_j) with p held constant:
+//
+//	softmax(x) = p + Z - stop(Z)
+func softmaxExpm1(x *Node) *Node {
+	xs := StopGradient(x)
+	e := AddScalar(Expm1(Sub(xs, ReduceAndKeep(xs, ReduceMax, -1))), 1)
+	p := StopGradient(Div(e, ReduceAndKeep(e, ReduceSum, -1)))
+	z := Mul(p, Sub(x, ReduceAndKeep(Mul(p, x), ReduceSum, -1)))
+	return Add(p, Sub(z, StopGradient(z)))
+}
+
+// softmaxExp is the backend's Softmax over the last axis.
+func softmaxExp(x *Node) *Node { return Softmax(x, -1) }
+
 // Conv2D is a "same"-padded 2-D convolution of channels-last x [B, H, W, C] with a
 // kernel×kernel kernel (kernel odd: 1, 3, ...) and stride 1 or 2, plus a bias:
 //

@@ -297,6 +297,42 @@ func TestConv2D(t *testing.T) {
 	}
 }
 
+// TestSoftmax checks both softmax formulations against a float64 softmax over the
+// last axis, and their gradient of <softmax(x), r> against p_i (r_i - sum_j p_j r_j),
+// on rows with large, tiny and equal logits.
+func TestSoftmax(t *testing.T) {
+	bk := testBackend(t)
+	const rows, n = 4, 5
+	xs := []float64{-100, 3, 2.5, 0, 1, 50, 50, 50, 50, 50, 1e-3, -1e-3, 0, 2e-3, 0, -30, 30, -5, 5, 12}
+	rng := rand.New(rand.NewPCG(5, 6))
+	r := randSlice(rng, rows*n, 1)
+	var want, wantGrad []float64
+	for i := range rows {
+		row, rr := xs[i*n:(i+1)*n], r[i*n:(i+1)*n]
+		m, sum := slices.Max(row), 0.0
+		for _, x := range row {
+			sum += math.Exp(x - m)
+		}
+		p, pr := make([]float64, n), 0.0
+		for j, x := range row {
+			p[j] = math.Exp(x-m) / sum
+			pr += p[j] * rr[j]
+		}
+		for j := range row {
+			want = append(want, p[j])
+			wantGrad = append(wantGrad, p[j]*(rr[j]-pr))
+		}
+	}
+	for name, fn := range map[string]func(*graph.Node) *graph.Node{"exp": softmaxExp, "expm1": softmaxExpm1} {
+		outs := model.MustExecOnceN(bk, model.NewStore(), func(_ *model.Scope, x, rn *graph.Node) []*graph.Node {
+			y := fn(x)
+			return []*graph.Node{y, graph.Gradient(graph.ReduceAllSum(graph.Mul(y, rn)), x)[0]}
+		}, tensors.FromFlatDataAndDimensions(toF32(xs), rows, n), tensors.FromFlatDataAndDimensions(toF32(r), rows, n))
+		assertClose(t, "softmax "+name, flat[float32](t, outs[0]), want, 1e-6)
+		assertClose(t, "softmax' "+name, flat[float32](t, outs[1]), wantGrad, 1e-6)
+	}
+}
+
 func TestUpDownsample(t *testing.T) {
 	bk := testBackend(t)
 	// 2×2 average pooling and the nearest-neighbour repetition inside Upsample.

@@ -2,5 +2,9 @@
 
 package models
 
-// silu is the SiLU formulation of this build; see SiLU.
-var silu = siluLogistic
+// silu and softmax are the SiLU and attention-softmax formulations of this build;
+// see siluExpm1 and softmaxExpm1.
+var (
+	silu    = siluLogistic
+	softmax = softmaxExp
+)
