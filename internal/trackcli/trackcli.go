@@ -312,7 +312,11 @@ func runLs(c *cli, args []string) error {
 	for _, r := range rs {
 		row := []string{r.ID, r.Experiment, r.Name, string(r.Status), r.StartTime.Local().Format("2006-01-02 15:04"), formatDuration(r.Duration())}
 		for _, f := range extra {
-			row = append(row, fieldValue(r, f))
+			v, ok := r.Field(f)
+			if !ok {
+				v = "-"
+			}
+			row = append(row, v)
 		}
 		fmt.Fprintln(tw, cells(row))
 	}
@@ -320,25 +324,6 @@ func runLs(c *cli, args []string) error {
 }
 
 // fieldValue formats params.K, metrics.K or tags.K of r ("-" when missing).
-func fieldValue(r track.RunInfo, f string) string {
-	kind, key, _ := strings.Cut(f, ".")
-	switch kind {
-	case "params":
-		if v, ok := r.Params[key]; ok {
-			return track.FormatValue(v)
-		}
-	case "metrics":
-		if v, ok := r.Metrics[key]; ok {
-			return formatFloat(v)
-		}
-	case "tags":
-		if v, ok := r.Tags[key]; ok {
-			return v
-		}
-	}
-	return "-"
-}
-
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 
 func formatDuration(d time.Duration) string {

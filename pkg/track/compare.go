@@ -8,6 +8,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Goal says whether lower or higher values of a metric are better.
@@ -290,6 +291,28 @@ func formatValue(v any) string {
 // FormatValue formats a param value the way tables and CSV files show it:
 // floats in the shortest form that reads back exactly, nil as "".
 func FormatValue(v any) string { return formatValue(v) }
+
+// Field returns the run's value of a field named "params.KEY", "metrics.KEY" or
+// "tags.KEY" as a table shows it (params by FormatValue, metrics to 6 significant
+// digits, tags as they are) and whether the run has it.
+func (r RunInfo) Field(name string) (string, bool) {
+	kind, key, _ := strings.Cut(name, ".")
+	switch kind {
+	case "params":
+		if v, ok := r.Params[key]; ok {
+			return FormatValue(v), true
+		}
+	case "metrics":
+		if v, ok := r.Metrics[key]; ok {
+			return strconv.FormatFloat(v, 'g', 6, 64), true
+		}
+	case "tags":
+		if v, ok := r.Tags[key]; ok {
+			return v, true
+		}
+	}
+	return "", false
+}
 
 func formatMetric(has bool, v float64) string {
 	if !has {

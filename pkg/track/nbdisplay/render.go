@@ -17,7 +17,6 @@ import (
 	"html"
 	"math"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -65,7 +64,8 @@ func RunsHTML(runs []track.RunInfo, columns ...string) string {
 		cells := []string{r.ID, r.Name, r.Experiment, string(r.Status),
 			r.StartTime.Local().Format("2006-01-02 15:04"), r.Duration().Round(time.Second).String()}
 		for _, c := range columns {
-			cells = append(cells, field(r, c))
+			v, _ := r.Field(c)
+			cells = append(cells, v)
 		}
 		for i, c := range cells {
 			if i >= 6 {
@@ -78,23 +78,6 @@ func RunsHTML(runs []track.RunInfo, columns ...string) string {
 	}
 	b.WriteString("</tbody>\n</table>\n")
 	return b.String()
-}
-
-func field(r track.RunInfo, f string) string {
-	kind, key, _ := strings.Cut(f, ".")
-	switch kind {
-	case "params":
-		if v, ok := r.Params[key]; ok {
-			return track.FormatValue(v)
-		}
-	case "metrics":
-		if v, ok := r.Metrics[key]; ok {
-			return strconv.FormatFloat(v, 'g', 6, 64)
-		}
-	case "tags":
-		return r.Tags[key]
-	}
-	return ""
 }
 
 func sorted(m map[string]bool) []string {
