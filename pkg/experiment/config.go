@@ -21,6 +21,7 @@ import (
 	"github.com/difflab/difflab/pkg/data"
 	"github.com/difflab/difflab/pkg/diffusion"
 	"github.com/difflab/difflab/pkg/pipeline"
+	"github.com/difflab/difflab/pkg/train"
 )
 
 // ConfigFile is the name of an experiment's config inside its folder.
@@ -95,6 +96,12 @@ type ModelConfig struct {
 	// Train holds the training settings for Kind = "train", as in
 	// "difflab train --config"; it is hashed to find a matching checkpoint.
 	Train map[string]any `toml:"train" json:"train,omitempty"`
+
+	// pinned is the checkpoint (ckpt-NNNNNNNN) that Checkpoint resolved to when the
+	// run started (see Config.pinCheckpoint), and weights the identity of its EMA
+	// weights; both are set by the runner, never read from the file.
+	pinned, weights string
+	pinnedStep      int
 }
 
 // GridConfig is the sampler grid: samplers x etas x steps x spacings.
@@ -371,12 +378,37 @@ var inversionMetricNames = []string{"recon_mse", "latent_std"}
 // imageMetricNames are the metrics of image experiments (see images.go).
 var imageMetricNames = []string{"fid", "kid", "precision", "recall"}
 
+// pinCheckpoint resolves Model.Checkpoint (a checkpoint, or a folder whose latest
+// checkpoint is used) once, so that every cell of a run evaluates the same weights
+// even while a training writes newer checkpoints, and records the sha256 of the
+// checkpoint's EMA tensors in the config's hash: results of an earlier checkpoint
+// of a training that went on are then never reused for a later one.
+func (c *Config) pinCheckpoint() error {
+	if c.Model.Kind != ModelCheckpoint || c.Model.pinned != "" {
+		return nil
+	}
+	m, err := train.ReadManifest(c.Path(c.Model.Checkpoint))
+	if err != nil {
+		return fmt.Errorf("experiment: field model.checkpoint = %q: %w", c.Model.Checkpoint, err)
+	}
+	h := sha256.New()
+	for _, t := range m.Tensors {
+		if t.Role == train.RoleEMA {
+			fmt.Fprintf(h, "%s %s\n", t.Path, t.SHA256)
+		}
+	}
+	c.Model.pinned, c.Model.weights, c.Model.pinnedStep = m.Dir, hex.EncodeToString(h.Sum(nil))[:16], m.Step
+	return nil
+}
+
 // Hash is a sha256 of the resolved config (defaults filled, files' contents
-// included), used to recognise finished cells and matching checkpoints.
+// included, and for a checkpoint model the identity of its weights once the run
+// pinned it), used to recognise finished cells and matching checkpoints.
 func (c *Config) Hash() string {
 	h := sha256.New()
 	b, _ := json.Marshal(c)
 	h.Write(b)
+	h.Write([]byte(c.Model.weights))
 	if c.Data.GMM != "" {
 		if g, err := os.ReadFile(c.Path(c.Data.GMM)); err == nil {
 			h.Write(g)

@@ -2,11 +2,13 @@ package experiment
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/difflab/difflab/pkg/pipeline"
 	"github.com/difflab/difflab/pkg/track"
 )
 
@@ -162,5 +164,92 @@ func TestShippedExperimentsLoad(t *testing.T) {
 		if _, err := Load(filepath.Dir(d)); err != nil {
 			t.Errorf("%v", err)
 		}
+	}
+}
+
+// TestCheckpointModelPinsWeights evaluates a checkpoint folder, trains it further and
+// evaluates it again: the second run must not reuse the first run's cells (other
+// weights), a third run on unchanged weights must, and the report and the cells'
+// params name the checkpoint that was evaluated.
+func TestCheckpointModelPinsWeights(t *testing.T) {
+	dir := writeExperiment(t, "")
+	recipe := func(steps int) *pipeline.Recipe {
+		r, err := pipeline.ParseRecipe(fmt.Sprintf(`
+[data]
+name = "gmm"
+gmm = %q
+n = 512
+[schedule]
+T = 100
+[train]
+steps = %d
+batch_size = 64
+checkpoint_every = 0
+log_every = 0
+seed = 2
+[preview]
+n = 0`, filepath.Join(dir, "gmm.json"), steps))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	ck := filepath.Join(dir, "ck")
+	trainTo := func(steps int) {
+		if _, err := pipeline.Train(context.Background(), recipe(steps), pipeline.TrainOptions{CheckpointDir: ck}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	config := `
+name = "ck"
+seeds = [1]
+schedules = ["linear"]
+T = 100
+[data]
+name = "gmm"
+gmm = "gmm.json"
+[model]
+kind = "checkpoint"
+checkpoint = "ck"
+[grid]
+samplers = ["ddim"]
+etas = [0.0]
+steps = [5]
+[eval]
+n = 200
+metrics = ["energy"]
+`
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	trainTo(20)
+	first := runExperiment(t, dir)
+	trainTo(40)
+	second := runExperiment(t, dir)
+	third := runExperiment(t, dir)
+	if len(first.Cells) != 1 || len(second.Cells) != 1 || len(third.Cells) != 1 {
+		t.Fatalf("cells: %d, %d, %d; want 1 each", len(first.Cells), len(second.Cells), len(third.Cells))
+	}
+	if second.Cells[0].Resumed {
+		t.Errorf("the cell of step 20's weights was reused for step 40's")
+	}
+	if !third.Cells[0].Resumed {
+		t.Errorf("the same weights evaluated again were not reused")
+	}
+	if first.Cells[0].Metrics["energy"] == second.Cells[0].Metrics["energy"] {
+		t.Errorf("steps 20 and 40 gave the same energy %v", first.Cells[0].Metrics["energy"])
+	}
+	report, _ := os.ReadFile(filepath.Join(dir, "out", ReportFile))
+	if want := "ckpt-00000040 (step 40; EMA weights "; !strings.Contains(string(report), want) {
+		t.Errorf("report does not name the checkpoint evaluated (%q)", want)
+	}
+	st, err := track.Open(filepath.Join(dir, "runs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := st.Runs(track.Query{Experiment: "ck", Filter: "params.checkpoint_step = 20"})
+	if err != nil || len(runs) != 1 {
+		t.Errorf("tracker runs of step 20: %d, %v; want 1", len(runs), err)
 	}
 }

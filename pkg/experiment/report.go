@@ -296,7 +296,11 @@ func (r *Runner) writeReport(res *Results) error {
 	if c.Data.GMM != "" {
 		fmt.Fprintf(&md, " (%s)", c.Data.GMM)
 	}
-	fmt.Fprintf(&md, "\n- model: %s\n- T = %d; schedules: %s; spacing: %s; clip x0: %v\n", c.Model.Kind, c.T, strings.Join(c.Schedules, ", "), strings.Join(c.Grid.Spacings, ", "), *c.Grid.ClipX0)
+	model := c.Model.Kind
+	if c.Model.pinned != "" {
+		model = fmt.Sprintf("checkpoint %s (step %d; EMA weights %s)", c.Model.pinned, c.Model.pinnedStep, c.Model.weights)
+	}
+	fmt.Fprintf(&md, "\n- model: %s\n- T = %d; schedules: %s; spacing: %s; clip x0: %v\n", model, c.T, strings.Join(c.Schedules, ", "), strings.Join(c.Grid.Spacings, ", "), *c.Grid.ClipX0)
 	fmt.Fprintf(&md, "- %d samples per cell, seeds %v; each metric against a fresh sample of %d from the true distribution\n", c.Eval.N, c.Seeds, c.Eval.N)
 	fmt.Fprintf(&md, "- backend: %s; metrics version %s; eval hash %s\n", backend.Description(), metrics.Version, c.evalHash())
 	total := 0.0

@@ -91,6 +91,9 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 		}
 		r.Backend = b
 	}
+	if err := c.pinCheckpoint(); err != nil {
+		return nil, err
+	}
 	done, err := r.finishedCells()
 	if err != nil {
 		return nil, err
@@ -272,7 +275,10 @@ func (r *Runner) model(ctx context.Context, s *diffusion.Schedule) (diffusion.De
 		return g.Denoiser(s), nil
 	}
 	if c.Model.Kind == ModelCheckpoint {
-		l, err := pipeline.LoadCheckpoint(c.Path(c.Model.Checkpoint), false)
+		if err := c.pinCheckpoint(); err != nil {
+			return diffusion.Denoiser{}, err
+		}
+		l, err := pipeline.LoadCheckpoint(c.Model.pinned, false)
 		if err != nil {
 			return diffusion.Denoiser{}, err
 		}
@@ -477,6 +483,9 @@ func (r *Runner) logCell(cell Cell, vals map[string]float64, params map[string]a
 	}
 	if cell.Sampler == string(diffusion.DDPMStrided) {
 		params["variance"] = string(diffusion.FixedLarge)
+	}
+	if c.Model.pinned != "" {
+		params["checkpoint"], params["checkpoint_step"], params["checkpoint_weights"] = c.Model.pinned, c.Model.pinnedStep, c.Model.weights
 	}
 	cellJSON, _ := json.Marshal(cell)
 	seed := int64(cell.Seed)
