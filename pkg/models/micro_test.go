@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/gomlx/compute/shapes"
@@ -8,39 +9,60 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 )
 
-// BenchmarkMicroConv times forward + gradients of one 3×3 convolution 96 → 32 channels
-// at 28×28, batch 64 (the widest convolution of the default UNet), with the product as
-// a rank-4 DotGeneral (as Conv2D) or as a rank-2 one after a reshape.
+// BenchmarkMicroConv times forward + gradients of one 3×3 convolution at 28×28,
+// batch 64, C → O channels (96 → 32 is the widest convolution of the default UNet,
+// 16 → 16 the narrowest of the small one), in four formulations:
+//
+//	dot4d   cols · W, cols = the 9 windows concatenated on channels (rank-4 DotGeneral)
+//	dot2d   the same after reshaping cols to rank 2
+//	wfirst  (W^T · cols^T)^T: the weight gradient needs no transpose of cols
+//	sum9    sum over the 9 windows of (W_k^T · window_k^T), transposed once: no concatenation
 func BenchmarkMicroConv(b *testing.B) {
-	x, _, _ := benchBatch(64, 28, 28, 96)
-	for _, name := range []string{"dot4d", "dot2d", "wfirst"} {
-		b.Run(name, func(b *testing.B) {
-			exec := model.MustNewExec(testBackend(b), model.NewStore(), func(scope *model.Scope, xn *graph.Node) []*graph.Node {
-				g := xn.Graph()
-				w := scope.VariableWithShape("w", shapes.Make(xn.DType(), 9*96, 32)).NodeValue(g)
-				cols := im2col(xn, 3, 1)
-				var y *graph.Node
-				switch name {
-				case "dot4d":
-					y = graph.Dot(cols, w).General([]int{3}, nil, []int{0}, nil)
-				case "wfirst":
-					y = graph.TransposeAllAxes(graph.Dot(w, cols).General([]int{0}, nil, []int{3}, nil), 1, 2, 3, 0)
-				default:
-					y = graph.Reshape(graph.Dot(graph.Reshape(cols, 64*28*28, 9*96), w).Product(), 64, 28, 28, 32)
-				}
-				l := graph.ReduceAllMean(graph.Square(y))
-				grads := graph.Gradient(l, xn, w)
-				return []*graph.Node{l, grads[0], grads[1]}
-			})
-			for _, t := range exec.MustCall(x) {
-				t.FinalizeAll()
-			}
-			for b.Loop() {
+	for _, io := range [][2]int{{96, 32}, {16, 16}, {32, 32}} {
+		c, o := io[0], io[1]
+		x, _, _ := benchBatch(64, 28, 28, c)
+		for _, name := range []string{"dot4d", "dot2d", "wfirst", "sum9"} {
+			b.Run(fmt.Sprintf("%dto%d/%s", c, o, name), func(b *testing.B) {
+				exec := model.MustNewExec(testBackend(b), model.NewStore(), func(scope *model.Scope, xn *graph.Node) []*graph.Node {
+					g := xn.Graph()
+					w := scope.VariableWithShape("w", shapes.Make(xn.DType(), 9*c, o)).NodeValue(g)
+					var y *graph.Node
+					switch name {
+					case "dot4d":
+						y = graph.Dot(im2col(xn, 3, 1), w).General([]int{3}, nil, []int{0}, nil)
+					case "dot2d":
+						y = graph.Reshape(graph.Dot(graph.Reshape(im2col(xn, 3, 1), 64*28*28, 9*c), w).Product(), 64, 28, 28, o)
+					case "wfirst":
+						y = graph.TransposeAllAxes(graph.Dot(w, im2col(xn, 3, 1)).General([]int{0}, nil, []int{3}, nil), 1, 2, 3, 0)
+					case "sum9":
+						xp := padZeros(xn, 1)
+						for k := range 9 {
+							dy, dx := k/3, k%3
+							win := graph.Slice(xp, graph.AxisRange(), graph.AxisRange(dy, dy+28), graph.AxisRange(dx, dx+28), graph.AxisRange())
+							wk := graph.Slice(w, graph.AxisRange(k*c, (k+1)*c), graph.AxisRange())
+							yk := graph.Dot(wk, win).General([]int{0}, nil, []int{3}, nil)
+							if y == nil {
+								y = yk
+							} else {
+								y = graph.Add(y, yk)
+							}
+						}
+						y = graph.TransposeAllAxes(y, 1, 2, 3, 0)
+					}
+					l := graph.ReduceAllMean(graph.Square(y))
+					grads := graph.Gradient(l, xn, w)
+					return []*graph.Node{l, grads[0], grads[1]}
+				})
 				for _, t := range exec.MustCall(x) {
 					t.FinalizeAll()
 				}
-			}
-		})
+				for b.Loop() {
+					for _, t := range exec.MustCall(x) {
+						t.FinalizeAll()
+					}
+				}
+			})
+		}
 	}
 }
 
