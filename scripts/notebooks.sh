@@ -18,6 +18,9 @@
 #   --write-back    copy each executed notebook over its source in notebooks/,
 #                   to commit the outputs (make notebooks-full does this in full mode)
 set -euo pipefail
+# The body is a function, read whole before it runs, so editing this file while it
+# runs cannot change what a running copy does.
+main() {
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=$ROOT/build/bin
@@ -114,3 +117,6 @@ if ((${#failed[@]})); then
   echo "notebooks.sh: failed: ${failed[*]} (see ${OUT#$ROOT/}/<name>.ipynb)" >&2
   exit 1
 fi
+}
+
+main "$@"
