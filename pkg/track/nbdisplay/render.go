@@ -212,6 +212,7 @@ func downsample(pts []track.Point, limit int) []track.Point {
 // ChartPNG, one line per run labelled by run name (or id). opts.Title
 // defaults to key. An unknown run id is an error.
 func MetricChart(st *track.Store, key string, opts ChartOptions, runIDs ...string) ([]byte, error) {
+	runs := make([]track.RunInfo, 0, len(runIDs))
 	series := make([]Series, 0, len(runIDs))
 	for _, id := range runIDs {
 		ri, err := st.Run(id)
@@ -222,14 +223,36 @@ func MetricChart(st *track.Store, key string, opts ChartOptions, runIDs ...strin
 		if err != nil {
 			return nil, err
 		}
-		label := ri.Name
-		if label == "" {
-			label = ri.ID
-		}
-		series = append(series, Series{Label: label, Points: pts})
+		runs = append(runs, ri)
+		series = append(series, Series{Points: pts})
+	}
+	for i, label := range seriesLabels(runs) {
+		series[i].Label = label
 	}
 	if opts.Title == "" {
 		opts.Title = key
 	}
 	return ChartPNG(series, opts)
+}
+
+// seriesLabels names one chart line per run: the run's name, followed by the first
+// 8 characters of its ID when another run of the chart has the same name (a
+// training resumed several times, for instance), or the ID alone for an unnamed run.
+func seriesLabels(runs []track.RunInfo) []string {
+	count := map[string]int{}
+	for _, r := range runs {
+		count[r.Name]++
+	}
+	labels := make([]string, len(runs))
+	for i, r := range runs {
+		switch {
+		case r.Name == "":
+			labels[i] = r.ID
+		case count[r.Name] > 1:
+			labels[i] = r.Name + " (" + r.ID[:min(8, len(r.ID))] + ")"
+		default:
+			labels[i] = r.Name
+		}
+	}
+	return labels
 }

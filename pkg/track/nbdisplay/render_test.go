@@ -5,6 +5,7 @@ import (
 	"image/png"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +133,16 @@ func TestMetricChart(t *testing.T) {
 	}
 	if _, err := MetricChart(st, "loss", ChartOptions{}, "ffffffffffffffff"); err == nil {
 		t.Errorf("MetricChart(unknown run) = nil error, want error")
+	}
+}
+
+func TestSeriesLabels(t *testing.T) {
+	runs := []track.RunInfo{
+		{ID: "aaaaaaaa11111111", Name: "mnist unet"}, {ID: "bbbbbbbb22222222", Name: "mnist unet"},
+		{ID: "cccccccc33333333", Name: "gmm mlp"}, {ID: "dddddddd44444444"},
+	}
+	want := []string{"mnist unet (aaaaaaaa)", "mnist unet (bbbbbbbb)", "gmm mlp", "dddddddd44444444"}
+	if got := seriesLabels(runs); !slices.Equal(got, want) {
+		t.Errorf("seriesLabels = %q, want %q", got, want)
 	}
 }
