@@ -21,7 +21,7 @@ func BenchmarkMicroConv(b *testing.B) {
 	for _, io := range [][2]int{{96, 32}, {16, 16}, {32, 32}} {
 		c, o := io[0], io[1]
 		x, _, _ := benchBatch(64, 28, 28, c)
-		for _, name := range []string{"dot4d", "dot2d", "wfirst", "sum9"} {
+		for _, name := range []string{"dot4d", "dot2d", "wfirst", "sum9", "rows3"} {
 			b.Run(fmt.Sprintf("%dto%d/%s", c, o, name), func(b *testing.B) {
 				exec := model.MustNewExec(testBackend(b), model.NewStore(), func(scope *model.Scope, xn *graph.Node) []*graph.Node {
 					g := xn.Graph()
@@ -34,6 +34,8 @@ func BenchmarkMicroConv(b *testing.B) {
 						y = graph.Reshape(graph.Dot(graph.Reshape(im2col(xn, 3, 1), 64*28*28, 9*c), w).Product(), 64, 28, 28, o)
 					case "wfirst":
 						y = graph.TransposeAllAxes(graph.Dot(w, im2col(xn, 3, 1)).General([]int{0}, nil, []int{3}, nil), 1, 2, 3, 0)
+					case "rows3":
+						y = convRows3(xn, w, c, o)
 					case "sum9":
 						xp := padZeros(xn, 1)
 						for k := range 9 {
@@ -87,4 +89,59 @@ func BenchmarkMicroSiLU(b *testing.B) {
 			b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N*x.Shape().Size()), "ns/elem")
 		})
 	}
+}
+
+// convRows3 is a 3×3 stride-1 convolution of x [B, H, W, C] with w [9C, O] (rows in
+// (dy, dx, c) order) computed as: the 3 column shifts of the padded x concatenated on
+// channels, xw [B, H+2, W, 3C]; one product with the weights regrouped as
+// [(dx, c), (dy, o)], Z [3O, B, H+2, W]; and the sum over dy of the rows dy..dy+H-1 of
+// the dy-th block of Z.
+func convRows3(x, w *graph.Node, c, o int) *graph.Node {
+	d := x.Shape().Dimensions
+	h, wd := d[1], d[2]
+	xp := padZeros(x, 1)
+	var cols []*graph.Node
+	for dx := range 3 {
+		cols = append(cols, graph.Slice(xp, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(dx, dx+wd), graph.AxisRange()))
+	}
+	xw := graph.Concatenate(cols, -1) // [B, H+2, W, 3C], channels in (dx, c) order
+	wr := graph.Reshape(graph.TransposeAllAxes(graph.Reshape(w, 3, 3, c, o), 1, 2, 0, 3), 3*c, 3*o)
+	z := graph.Dot(wr, xw).General([]int{0}, nil, []int{3}, nil) // [3O, B, H+2, W]
+	var y *graph.Node
+	for dy := range 3 {
+		zy := graph.Slice(z, graph.AxisRange(dy*o, (dy+1)*o), graph.AxisRange(), graph.AxisRange(dy, dy+h), graph.AxisRange())
+		if y == nil {
+			y = zy
+		} else {
+			y = graph.Add(y, zy)
+		}
+	}
+	return graph.TransposeAllAxes(y, 1, 2, 3, 0)
+}
+
+// im2col returns the kernel² shifted windows of x [B, H, W, C], zero-padded by
+// (kernel-1)/2 on each side, concatenated along channels in (dy, dx, c) order:
+// shape [B, H', W', kernel²·C] with H' = ceil(H/stride), W' = ceil(W/stride).
+func im2col(x *graph.Node, kernel, stride int) *graph.Node {
+	if kernel == 1 && stride == 1 {
+		return x
+	}
+	p := (kernel - 1) / 2
+	xp := padZeros(x, p)
+	dims := x.Shape().Dimensions
+	ho := (dims[1] + stride - 1) / stride
+	wo := (dims[2] + stride - 1) / stride
+	windows := make([]*graph.Node, 0, kernel*kernel)
+	for dy := range kernel {
+		for dx := range kernel {
+			windows = append(windows, graph.Slice(xp, graph.AxisRange(),
+				graph.AxisRange(dy, dy+stride*(ho-1)+1).Stride(stride),
+				graph.AxisRange(dx, dx+stride*(wo-1)+1).Stride(stride),
+				graph.AxisRange()))
+		}
+	}
+	if len(windows) == 1 {
+		return windows[0]
+	}
+	return graph.Concatenate(windows, -1)
 }
