@@ -146,16 +146,7 @@ func VLB(b compute.Backend, s *Schedule, d Denoiser, x0 []float64, shape []int, 
 		res.PerExampleContinuous[i] += kl
 	}
 
-	store, dt := d.Store, dtypes.Float32
-	if store == nil {
-		store, dt = model.NewStore(), dtypes.Float64
-	}
-	for v := range store.IterVariables() {
-		if d := v.DType(); d == dtypes.Float32 || d == dtypes.Float64 {
-			dt = d // the first floating-point variable: weights, not an RNG state
-			break
-		}
-	}
+	store, dt := graphDType(d)
 	pred, fn := d.Prediction, d.Fn
 	eps := make([]float64, n)
 	xt := make([]float64, n)
@@ -292,4 +283,21 @@ func tensorOf(x []float64, dt dtypes.DType, shape []int) *tensors.Tensor {
 		return tensors.FromFlatDataAndDimensions(toFloat32(x), shape...)
 	}
 	panic(fmt.Sprintf("diffusion: vlb: unsupported dtype %s, want Float32 or Float64", dt))
+}
+
+// graphDType returns the store a denoiser's graph runs with and the dtype to feed it:
+// float64 with a fresh store when d.Store is nil (closed forms such as GMM.Denoiser),
+// otherwise d.Store and the dtype of its first floating-point variable, or float32
+// when it has none yet (an untrained network, whose variables are created on the
+// first call; difflab's models create float32 weights).
+func graphDType(d Denoiser) (*model.Store, dtypes.DType) {
+	if d.Store == nil {
+		return model.NewStore(), dtypes.Float64
+	}
+	for v := range d.Store.IterVariables() {
+		if dt := v.DType(); dt == dtypes.Float32 || dt == dtypes.Float64 {
+			return d.Store, dt // the first floating-point variable: weights, not an RNG state
+		}
+	}
+	return d.Store, dtypes.Float32
 }

@@ -1,0 +1,105 @@
+package diffusion
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
+)
+
+// DenoiseResult is how well a denoiser inverts q(x_t | x_0) in one step at one t.
+type DenoiseResult struct {
+	// T is the (0-based) timestep.
+	T int
+	// EpsMSE is the mean over examples and values of (eps_hat - eps)^2: L_simple
+	// (Ho et al. 2020, eq. 14) restricted to this t.
+	EpsMSE float64
+	// X0MSE is the mean of (x0_hat - x_0)^2, x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)
+	// for an eps model (param.go for the others): the same error seen in data space,
+	// EpsMSE (1 - abar_t) / abar_t for an eps model.
+	X0MSE float64
+	// Xt and X0Hat are the noised inputs and the one-step predictions, flat [B·D].
+	Xt, X0Hat []float64
+}
+
+// DenoiseAt noises the examples x0 (shape [B, ...]) to each timestep of ts,
+//
+//	x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps,   eps ~ N(0, I) from noise,
+//
+// asks the denoiser for its prediction at (x_t, t) and measures eps_hat and x0_hat
+// against the eps and x_0 used: the per-timestep loss of training, and what the
+// network "sees" at each noise level. Each t draws fresh eps, in the order of ts.
+//
+// It returns an error when shape is not [B, ...] with B >= 1, x0 has the wrong
+// length, a timestep is outside 0..T-1, d is incomplete, or the backend fails.
+func DenoiseAt(b compute.Backend, s *Schedule, d Denoiser, x0 []float64, shape []int, ts []int, noise NoiseSource) ([]DenoiseResult, error) {
+	n := 1
+	for _, v := range shape {
+		n *= v
+	}
+	if len(shape) < 2 || n == 0 {
+		return nil, fmt.Errorf("denoise: shape %v, want [B, ...] with B >= 1 and at least one value per example", shape)
+	}
+	if len(x0) != n {
+		return nil, fmt.Errorf("denoise: x0 has %d values, want %d for shape %v", len(x0), n, shape)
+	}
+	for _, t := range ts {
+		if t < 0 || t >= s.T() {
+			return nil, fmt.Errorf("denoise: timestep %d outside 0..%d", t, s.T()-1)
+		}
+	}
+	if _, err := ParsePrediction(string(d.Prediction)); err != nil {
+		return nil, fmt.Errorf("denoise: denoiser: %w", err)
+	}
+	if d.Fn == nil {
+		return nil, fmt.Errorf("denoise: denoiser: Fn is nil")
+	}
+	B := shape[0]
+	store, dt := graphDType(d)
+	pred, fn := d.Prediction, d.Fn
+	out := make([]DenoiseResult, 0, len(ts))
+	err := exceptions.TryCatch[error](func() {
+		exec := model.MustNewExec(b, store, func(scope *model.Scope, x, t *graph.Node) []*graph.Node {
+			eps, x0Hat := EpsAndX0At(s, pred, fn(scope, x, t), x, t)
+			return []*graph.Node{eps, x0Hat}
+		})
+		tIn := make([]int32, B)
+		for _, t := range ts {
+			eps := make([]float64, n)
+			noise.Fill(eps)
+			r := DenoiseResult{T: t, Xt: make([]float64, n)}
+			sa, sb := s.SqrtAlphasCumprod[t], s.SqrtOneMinusAlphasCumprod[t]
+			for j := range x0 {
+				r.Xt[j] = sa*x0[j] + sb*eps[j]
+			}
+			for i := range tIn {
+				tIn[i] = int32(t)
+			}
+			xt := tensorOf(r.Xt, dt, shape)
+			tt := tensors.FromFlatDataAndDimensions(append([]int32(nil), tIn...), B)
+			res := exec.MustExec(xt, tt)
+			xt.FinalizeAll()
+			tt.FinalizeAll()
+			epsHat := toFloat64(res[0])
+			r.X0Hat = toFloat64(res[1])
+			for _, o := range res {
+				o.FinalizeAll()
+			}
+			for j := range eps {
+				de, dx := epsHat[j]-eps[j], r.X0Hat[j]-x0[j]
+				r.EpsMSE += de * de
+				r.X0MSE += dx * dx
+			}
+			r.EpsMSE /= float64(n)
+			r.X0MSE /= float64(n)
+			out = append(out, r)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("denoise: %w", err)
+	}
+	return out, nil
+}
