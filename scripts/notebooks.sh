@@ -12,11 +12,12 @@
 # in build/notebooks/difflab.db, and fails when a cell fails, a shell (!) cell's
 # command fails, or an output the notebook's metadata expects is missing.
 #
-# Usage: scripts/notebooks.sh [--install-only] [--mode ci|full] [--write-back] [NOTEBOOK ...]
+# Usage: scripts/notebooks.sh [--install-only] [--mode ci|full] [--write-back] [--param K=V ...] [NOTEBOOK ...]
 #   --mode ci       (default) every notebook shrunk to seconds ($DIFFLAB_NB_MODE=ci)
 #   --mode full     the sizes the notebooks discuss (minutes to hours)
 #   --write-back    copy each executed notebook over its source in notebooks/,
 #                   to commit the outputs (make notebooks-full does this in full mode)
+#   --param K=V     passed to "difflab nb run" for every notebook run (repeatable)
 set -euo pipefail
 # The body is a function, read whole before it runs, so editing this file while it
 # runs cannot change what a running copy does.
@@ -27,13 +28,14 @@ BIN=$ROOT/build/bin
 export JUPYTER_DATA_DIR=$ROOT/build/jupyter
 export PATH=$BIN:$PATH
 
-mode=ci install_only=0 write_back=0 notebooks=()
+mode=ci install_only=0 write_back=0 notebooks=() params=()
 while (($#)); do
   case $1 in
     --install-only) install_only=1 ;;
     --mode) mode=${2:?--mode needs ci or full}; shift ;;
     --mode=*) mode=${1#--mode=} ;;
     --write-back) write_back=1 ;;
+    --param) params+=(--param "${2:?--param needs KEY=VALUE}"); shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) echo "notebooks.sh: unknown flag $1 (see --help)" >&2; exit 2 ;;
     *) notebooks+=("$1") ;;
@@ -88,7 +90,7 @@ for nb in "${notebooks[@]}"; do
   name=$(basename "$nb" .ipynb)
   echo "notebooks.sh: running $nb ($mode)"
   start=$(date +%s)
-  if "$BIN/difflab" nb run "$nb" --out "$OUT" --cell-timeout "$timeout"; then status=ok; else status=FAILED; failed+=("$name"); fi
+  if "$BIN/difflab" nb run "$nb" --out "$OUT" --cell-timeout "$timeout" ${params[@]+"${params[@]}"}; then status=ok; else status=FAILED; failed+=("$name"); fi
   secs=$(($(date +%s) - start))
   summary+=("$(printf '%-28s %-6s %5ds' "$name" "$status" "$secs")")
   if ((write_back)) && [ "$status" = ok ]; then
