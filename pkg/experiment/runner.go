@@ -109,10 +109,11 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 	scheds := map[string]*diffusion.Schedule{}
 	start := time.Now()
 	ran := 0
-	todo := 0
+	var cellWall time.Duration
+	var costDone, costLeft float64
 	for _, cell := range cells {
 		if _, ok := done[cell.Key()]; !ok {
-			todo++
+			costLeft += c.cellCost(cell)
 		}
 	}
 	for i, cell := range cells {
@@ -140,15 +141,21 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 			}
 			models[cell.Schedule] = den
 		}
+		cellStart := time.Now()
 		cr, err := r.runCell(cell, s, den)
 		if err != nil {
 			return res, fmt.Errorf("experiment %s, cell %s: %w", c.Name, cell.Key(), err)
 		}
 		res.Cells = append(res.Cells, cr)
 		ran++
+		cellWall += time.Since(cellStart)
+		costDone += c.cellCost(cell)
+		costLeft -= c.cellCost(cell)
 		if r.Progress != nil {
 			el := time.Since(start)
-			left := time.Duration(float64(el) / float64(ran) * float64(todo-ran))
+			// Time left: the wall time per denoiser call of the cells so far (training
+			// excluded) times the calls of the cells to come.
+			left := time.Duration(float64(cellWall) / costDone * costLeft)
 			fmt.Fprintf(r.Progress, "[%d/%d] %-58s %s=%.4g  %.1fs  (elapsed %s, ~%s left)\n", i+1, len(cells), cell.Key(),
 				c.Eval.Primary, cr.Metrics[c.Eval.Primary], cr.Seconds, el.Round(time.Second), left.Round(time.Second))
 		}
@@ -229,6 +236,17 @@ func (r *Runner) scheduleVLB(ctx context.Context, sched string, models map[strin
 		run.LogMetric("vlb/term", int64(t), val)
 	}
 	return out, run.End(nil)
+}
+
+// cellCost is the number of denoiser calls of a cell (S; twice that to encode and
+// decode in inversion mode) plus one for its evaluation: the weight of the cell in
+// the progress line's estimate of the time left.
+func (c *Config) cellCost(cell Cell) float64 {
+	steps := cell.Steps
+	if c.Mode == ModeInversion {
+		steps *= 2
+	}
+	return float64(steps + 1)
 }
 
 // evalHash identifies what makes two evaluations of one cell comparable: the data,
