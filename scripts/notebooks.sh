@@ -94,7 +94,8 @@ for nb in "${notebooks[@]}"; do
   secs=$(($(date +%s) - start))
   summary+=("$(printf '%-28s %-6s %5ds' "$name" "$status" "$secs")")
   if ((write_back)) && [ "$status" = ok ]; then
-    # The committed copy names paths relative to the repository, not this checkout.
+    # The committed copy names paths relative to the repository, not this checkout,
+    # and has no injected parameters cell.
     python3 - "$ROOT" "$OUT/$name.ipynb" "$nb" <<'PY'
 import json, sys
 root, src, dst = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -107,6 +108,9 @@ def scrub(v):
         return {k: (x if k.startswith("image/") else scrub(x)) for k, x in v.items()}
     return v
 nb = json.load(open(src))
+# The parameters cell "difflab nb run --param" injected belongs to this run, not
+# to the notebook: committed, it would apply to every later run.
+nb["cells"] = [c for c in nb["cells"] if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
 with open(dst, "w") as f:
     json.dump(scrub(nb), f, indent=1, ensure_ascii=False)
     f.write("\n")

@@ -286,21 +286,23 @@ func readCells(nbJSON []byte) (notebook, []cell, error) {
 //	%env DIFFLAB_PARAM_KEY "VALUE"
 //
 // (see nb.ParamEnv), inserted after the cell tagged "parameters", or after the
-// first code cell when none is tagged. A cell injected by an earlier run is
-// replaced. With no parameters the notebook is returned unchanged.
+// first code cell when none is tagged. A cell injected by an earlier run (an
+// executed notebook saved over its source) is removed first, also when there are
+// no parameters now, so that its values never leak into this run. With no
+// parameters and no such cell the notebook is returned unchanged.
 func InjectParams(nbJSON []byte, params []nbParam) ([]byte, error) {
 	n, cells, err := readCells(nbJSON)
 	if err != nil {
 		return nil, err
-	}
-	if len(params) == 0 {
-		return nbJSON, nil
 	}
 	kept := cells[:0:0]
 	for _, c := range cells {
 		if !contains(c.tags(), InjectedTag) {
 			kept = append(kept, c)
 		}
+	}
+	if len(params) == 0 && len(kept) == len(cells) {
+		return nbJSON, nil
 	}
 	at := -1
 	for i, c := range kept {
@@ -319,6 +321,9 @@ func InjectParams(nbJSON []byte, params []nbParam) ([]byte, error) {
 	for i := range lines[:len(lines)-1] {
 		lines[i] += "\n"
 	}
+	if len(params) == 0 {
+		return writeCells(n, kept)
+	}
 	inj := cell{}
 	set := func(k string, v any) { inj[k], _ = json.Marshal(v) }
 	set("cell_type", "code")
@@ -330,6 +335,12 @@ func InjectParams(nbJSON []byte, params []nbParam) ([]byte, error) {
 		set("id", "injected-parameters")
 	}
 	cells = append(kept[:at+1:at+1], append([]cell{inj}, kept[at+1:]...)...)
+	return writeCells(n, cells)
+}
+
+// writeCells returns the notebook n with its cells replaced, indented by one space
+// like Jupyter, without escaping HTML.
+func writeCells(n notebook, cells []cell) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)

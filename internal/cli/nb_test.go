@@ -93,6 +93,15 @@ func TestInjectParams(t *testing.T) {
 	if s, _ := json.Marshal(cells[3].Source); strings.Contains(string(s), "STEPS \\\"100") || !strings.Contains(string(s), "STEPS \\\"5") {
 		t.Errorf("second injection source = %s, want only steps = 5", s)
 	}
+	// A run without parameters of a notebook that kept an injected cell (an executed
+	// copy saved over its source) drops that cell: its values must not apply.
+	clean, err := InjectParams(again, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"setup", "md", "params", "last"}; !slices.Equal(ids(cellsOf(t, clean)), want) {
+		t.Errorf("InjectParams with no params over an injected cell: cells = %v, want %v", ids(cellsOf(t, clean)), want)
+	}
 }
 
 func TestInjectParamsWithoutParametersCell(t *testing.T) {
