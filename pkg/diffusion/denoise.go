@@ -36,32 +36,23 @@ type DenoiseResult struct {
 // It returns an error when shape is not [B, ...] with B >= 1, x0 has the wrong
 // length, a timestep is outside 0..T-1, d is incomplete, or the backend fails.
 func DenoiseAt(b compute.Backend, s *Schedule, d Denoiser, x0 []float64, shape []int, ts []int, noise NoiseSource) ([]DenoiseResult, error) {
-	n := 1
-	for _, v := range shape {
-		n *= v
-	}
-	if len(shape) < 2 || n == 0 {
-		return nil, fmt.Errorf("denoise: shape %v, want [B, ...] with B >= 1 and at least one value per example", shape)
-	}
-	if len(x0) != n {
-		return nil, fmt.Errorf("denoise: x0 has %d values, want %d for shape %v", len(x0), n, shape)
+	n, err := checkBatch(x0, shape)
+	if err != nil {
+		return nil, fmt.Errorf("denoise: %w", err)
 	}
 	for _, t := range ts {
 		if t < 0 || t >= s.T() {
 			return nil, fmt.Errorf("denoise: timestep %d outside 0..%d", t, s.T()-1)
 		}
 	}
-	if _, err := ParsePrediction(string(d.Prediction)); err != nil {
-		return nil, fmt.Errorf("denoise: denoiser: %w", err)
-	}
-	if d.Fn == nil {
-		return nil, fmt.Errorf("denoise: denoiser: Fn is nil")
+	if err := checkDenoiser(d); err != nil {
+		return nil, fmt.Errorf("denoise: %w", err)
 	}
 	B := shape[0]
 	store, dt := graphDType(d)
 	pred, fn := d.Prediction, d.Fn
 	out := make([]DenoiseResult, 0, len(ts))
-	err := exceptions.TryCatch[error](func() {
+	err = exceptions.TryCatch[error](func() {
 		exec := model.MustNewExec(b, store, func(scope *model.Scope, x, t *graph.Node) []*graph.Node {
 			eps, x0Hat := EpsAndX0At(s, pred, fn(scope, x, t), x, t)
 			return []*graph.Node{eps, x0Hat}

@@ -107,24 +107,15 @@ func (r *VLBResult) KL() float64 {
 // prod(shape) values, variance or the prediction type is unknown, d.Fn is nil, or the
 // backend fails.
 func VLB(b compute.Backend, s *Schedule, d Denoiser, x0 []float64, shape []int, variance Variance, noise NoiseSource) (*VLBResult, error) {
-	n := 1
-	for _, v := range shape {
-		n *= v
-	}
-	if len(shape) < 2 || n == 0 {
-		return nil, fmt.Errorf("vlb: shape %v, want [B, ...] with B >= 1 and at least one value per example", shape)
-	}
-	if len(x0) != n {
-		return nil, fmt.Errorf("vlb: x0 has %d values, want %d for shape %v", len(x0), n, shape)
+	n, err := checkBatch(x0, shape)
+	if err != nil {
+		return nil, fmt.Errorf("vlb: %w", err)
 	}
 	if _, err := ParseVariance(string(variance)); err != nil {
 		return nil, fmt.Errorf("vlb: %w", err)
 	}
-	if _, err := ParsePrediction(string(d.Prediction)); err != nil {
-		return nil, fmt.Errorf("vlb: denoiser: %w", err)
-	}
-	if d.Fn == nil {
-		return nil, fmt.Errorf("vlb: denoiser: Fn is nil")
+	if err := checkDenoiser(d); err != nil {
+		return nil, fmt.Errorf("vlb: %w", err)
 	}
 	B := shape[0]
 	D := n / B
@@ -151,7 +142,7 @@ func VLB(b compute.Backend, s *Schedule, d Denoiser, x0 []float64, shape []int, 
 	eps := make([]float64, n)
 	xt := make([]float64, n)
 	ts := make([]int32, B)
-	err := exceptions.TryCatch[error](func() {
+	err = exceptions.TryCatch[error](func() {
 		exec := model.MustNewExec(b, store, func(scope *model.Scope, x, t *graph.Node) *graph.Node {
 			_, x0Hat := EpsAndX0At(s, pred, fn(scope, x, t), x, t)
 			mean, _ := QPosterior(s, x0Hat, x, t)
@@ -300,4 +291,31 @@ func graphDType(d Denoiser) (*model.Store, dtypes.DType) {
 		}
 	}
 	return d.Store, dtypes.Float32
+}
+
+// checkBatch checks that shape is [B, ...] with B >= 1 and at least one value per
+// example, and that x0 holds prod(shape) values, which it returns.
+func checkBatch(x0 []float64, shape []int) (int, error) {
+	n := 1
+	for _, v := range shape {
+		n *= v
+	}
+	if len(shape) < 2 || n == 0 {
+		return 0, fmt.Errorf("shape %v, want [B, ...] with B >= 1 and at least one value per example", shape)
+	}
+	if len(x0) != n {
+		return 0, fmt.Errorf("x0 has %d values, want %d for shape %v", len(x0), n, shape)
+	}
+	return n, nil
+}
+
+// checkDenoiser checks that d predicts a known type and has a graph function.
+func checkDenoiser(d Denoiser) error {
+	if _, err := ParsePrediction(string(d.Prediction)); err != nil {
+		return fmt.Errorf("denoiser: %w", err)
+	}
+	if d.Fn == nil {
+		return fmt.Errorf("denoiser: Fn is nil")
+	}
+	return nil
 }
