@@ -376,7 +376,7 @@ func (c *Config) allowedMetrics() []string {
 var inversionMetricNames = []string{"recon_mse", "latent_std"}
 
 // imageMetricNames are the metrics of image experiments (see images.go).
-var imageMetricNames = []string{"fid", "kid", "precision", "recall"}
+var imageMetricNames = []string{"fid", "kid", "precision", "recall", "is", "confident"}
 
 // pinCheckpoint resolves Model.Checkpoint (a checkpoint, or a folder whose latest
 // checkpoint is used) once, so that every cell of a run evaluates the same weights

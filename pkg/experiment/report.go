@@ -26,7 +26,7 @@ const ReportFile = "report.md"
 var noBest = map[string]bool{"latent_std": true}
 
 // higherIsBetter lists the metrics where a larger value is better.
-var higherIsBetter = map[string]bool{"loglik": true, "precision": true, "recall": true}
+var higherIsBetter = map[string]bool{"loglik": true, "precision": true, "recall": true, "is": true, "confident": true}
 
 // metricDoc says in words what each metric is, for the report.
 var metricDoc = map[string]string{
@@ -41,6 +41,8 @@ var metricDoc = map[string]string{
 	"kid":        "kernel inception-style distance in the same feature space; lower is better",
 	"precision":  "fraction of samples inside the data manifold (k-NN balls, k = 3); higher is better",
 	"recall":     "fraction of data inside the samples' manifold; higher is better",
+	"is":         "Inception Score with difflab's classifier, exp E KL(p(y|x) || p(y)): high when each sample is clearly one digit and all digits occur (at most 10); higher is better, up to the true-vs-true row",
+	"confident":  "fraction of samples the classifier reads as one class with probability >= 0.9 (recognizable images); higher is better, up to the true-vs-true row",
 }
 
 // table holds a metric's mean and spread over seeds by row and S.

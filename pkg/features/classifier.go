@@ -21,6 +21,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/gomlx/gomlx/support/exceptions"
 
+	"github.com/difflab/difflab/internal/fastmath"
 	"github.com/difflab/difflab/pkg/data"
 	"github.com/difflab/difflab/pkg/models"
 )
@@ -410,24 +411,80 @@ func (c *Classifier) Features(images []float32, n int) ([][]float64, error) {
 // Predict returns the most likely class (argmax of the logits; the lowest index on
 // ties) of each of n images. Errors are as for Features.
 func (c *Classifier) Predict(images []float32, n int) ([]int, error) {
-	k := c.Config.Classes
-	out := make([]int, n)
+	probs, err := c.Probs(images, n)
+	if err != nil {
+		return nil, err
+	}
+	return argmax(probs), nil
+}
+
+// Probs returns the class probabilities p(y|x) = softmax(logits) of each of n images:
+// n rows of Config.Classes values summing to 1. Errors are as for Features.
+func (c *Classifier) Probs(images []float32, n int) ([][]float64, error) {
+	var probs [][]float64
 	err := c.run(images, n, func(lo, hi int, _, logits []float32) {
-		for i := lo; i < hi; i++ {
-			row := logits[(i-lo)*k : (i-lo+1)*k]
-			best := 0
-			for j, v := range row {
-				if v > row[best] {
-					best = j
-				}
-			}
-			out[i] = best
-		}
+		probs = append(probs, softmaxRows(logits[:(hi-lo)*c.Config.Classes], c.Config.Classes)...)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return probs, nil
+}
+
+// outputs returns Features and Probs of n images from one pass of the network.
+func (c *Classifier) outputs(images []float32, n int) (feats, probs [][]float64, err error) {
+	f, k := c.Config.FeatureDim, c.Config.Classes
+	err = c.run(images, n, func(lo, hi int, fb, logits []float32) {
+		for i := range hi - lo {
+			row := make([]float64, f)
+			for j, v := range fb[i*f : (i+1)*f] {
+				row[j] = float64(v)
+			}
+			feats = append(feats, row)
+		}
+		probs = append(probs, softmaxRows(logits[:(hi-lo)*k], k)...)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return feats, probs, nil
+}
+
+// softmaxRows is softmax over each row of k logits, in float64 and shifted by the
+// row's maximum so that no exponential overflows.
+func softmaxRows(logits []float32, k int) [][]float64 {
+	out := make([][]float64, len(logits)/k)
+	for i := range out {
+		row := logits[i*k : (i+1)*k]
+		m := row[0]
+		for _, v := range row[1:] {
+			m = max(m, v)
+		}
+		p := make([]float64, k)
+		var s float64
+		for j, v := range row {
+			p[j] = fastmath.Exp(float64(v - m))
+			s += p[j]
+		}
+		for j := range p {
+			p[j] /= s
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// argmax returns each row's index of its largest value, the lowest index on ties.
+func argmax(rows [][]float64) []int {
+	out := make([]int, len(rows))
+	for i, row := range rows {
+		for j, v := range row {
+			if v > row[out[i]] {
+				out[i] = j
+			}
+		}
+	}
+	return out
 }
 
 // Accuracy is the fraction of ds's examples whose predicted class equals the label.

@@ -18,6 +18,9 @@ const PRNeighbors = 3
 //	"fid"       metrics.FID(features(gen), features(real))
 //	"kid"       metrics.KID(features(gen), features(real), KIDConfig{Seed: seed})
 //	"precision" and "recall"  metrics.PrecisionRecall(features(real), features(gen), PRNeighbors)
+//	"is"        metrics.ClassifierScore(probs(gen)), the Inception Score under cls
+//	"confident" metrics.Confident(probs(gen), 0): share of images cls reads as one
+//	            class with probability >= 0.9
 //
 // Each Result's Params also hold "extractor" (cls.Hash()) and "extractor_dataset"
 // (cls.Dataset), since these values are comparable only under one extractor. The
@@ -40,15 +43,11 @@ func EvalImages(cls *Classifier, gen []float32, real []float32, n int, seed uint
 			return nil, none, fmt.Errorf("features: EvalImages: %s has %d values, want n*%d = %d", s.name, len(s.x), imageSize, n*imageSize)
 		}
 	}
-	fg, err := cls.Features(gen, n)
+	fg, probs, err := cls.outputs(gen, n)
 	if err != nil {
 		return nil, none, err
 	}
 	fr, err := cls.Features(real, n)
-	if err != nil {
-		return nil, none, err
-	}
-	labels, err := cls.Predict(gen, n)
 	if err != nil {
 		return nil, none, err
 	}
@@ -61,6 +60,8 @@ func EvalImages(cls *Classifier, gen []float32, real []float32, n int, seed uint
 		out["fid"] = fid
 		out["kid"] = metrics.KID(fg, fr, metrics.KIDConfig{Seed: seed})
 		out["precision"], out["recall"] = metrics.PrecisionRecall(fr, fg, PRNeighbors)
+		out["is"] = metrics.ClassifierScore(probs)
+		out["confident"] = metrics.Confident(probs, 0)
 	})
 	if err != nil {
 		return nil, none, fmt.Errorf("features: EvalImages: %w", err)
@@ -75,5 +76,5 @@ func EvalImages(cls *Classifier, gen []float32, real []float32, n int, seed uint
 		r.Params = p
 		out[k] = r
 	}
-	return out, metrics.SummarizeClasses(labels, cls.Config.Classes), nil
+	return out, metrics.SummarizeClasses(argmax(probs), cls.Config.Classes), nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/difflab/difflab/pkg/backend"
 	"github.com/difflab/difflab/pkg/data"
+	"github.com/difflab/difflab/pkg/metrics"
 )
 
 func testBackend(t testing.TB) compute.Backend {
@@ -311,7 +312,7 @@ func TestEvalImagesSquares(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"fid", "kid", "precision", "recall"} {
+	for _, k := range []string{"fid", "kid", "precision", "recall", "is", "confident"} {
 		r, ok := same[k]
 		if !ok {
 			t.Fatalf("EvalImages: no %q", k)
@@ -329,6 +330,18 @@ func TestEvalImagesSquares(t *testing.T) {
 	if same["precision"].Value < 0.8 || same["recall"].Value < 0.8 || far["precision"].Value > 0.2 {
 		t.Errorf("precision/recall real-real %v/%v, noise precision %v", same["precision"].Value, same["recall"].Value, far["precision"].Value)
 	}
+	// "is" and "confident" are the metrics of the generated set's Probs (this small
+	// classifier is accurate but not confident: both are checked on MNIST below).
+	probs, err := c.Probs(a.X, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if is, want := same["is"].Value, metrics.ClassifierScore(probs).Value; is != want || is < 1 || is > 2 {
+		t.Errorf("real squares: is = %v, want ClassifierScore(Probs) = %v in [1, 2]", is, want)
+	}
+	if conf, want := same["confident"].Value, metrics.Confident(probs, 0).Value; conf != want {
+		t.Errorf("real squares: confident = %v, want Confident(Probs) = %v", conf, want)
+	}
 	if math.Abs(cs.Hist[0]-0.5) > 1e-12 || cs.Missing != 0 {
 		t.Errorf("class histogram of alternating squares = %v, want [0.5 0.5]", cs.Hist)
 	}
@@ -343,8 +356,51 @@ func TestEvalImagesSquares(t *testing.T) {
 	if cs.Hist[0] != 1 || cs.Missing != 1 {
 		t.Errorf("class histogram of class-0 squares = %v (missing %d), want [1 0] (missing 1)", cs.Hist, cs.Missing)
 	}
+	one, _, err := EvalImages(c, zeros.X, b.X, 200, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if is := one["is"].Value; !(is < same["is"].Value) {
+		t.Errorf("one-class squares: is = %v, want below the two-class %v (no diversity)", is, same["is"].Value)
+	}
 	if _, _, err := EvalImages(c, a.X, b.X[:784], 200, 1); err == nil {
 		t.Error("EvalImages with a short real set: no error")
+	}
+}
+
+// TestProbs: each row of Probs is a distribution, and Predict is its argmax.
+func TestProbs(t *testing.T) {
+	c := trainedSmall(t)
+	a := squares(37, 3) // not a multiple of EvalBatch: the padded last batch is cut off
+	probs, err := c.Probs(a.X, a.Len())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pred, err := c.Predict(a.X, a.Len())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(probs) != a.Len() {
+		t.Fatalf("Probs gave %d rows for %d images", len(probs), a.Len())
+	}
+	for i, row := range probs {
+		var s float64
+		best := 0
+		for j, p := range row {
+			if !(p >= 0) {
+				t.Fatalf("Probs[%d][%d] = %v", i, j, p)
+			}
+			s += p
+			if p > row[best] {
+				best = j
+			}
+		}
+		if math.Abs(s-1) > 1e-9 || best != pred[i] {
+			t.Errorf("Probs[%d] = %v (sum %v), Predict = %d", i, row, s, pred[i])
+		}
+	}
+	if _, err := c.Probs(a.X[:100], 1); err == nil {
+		t.Error("Probs with a short image: no error")
 	}
 }
 
@@ -424,7 +480,7 @@ func TestMNISTEvalImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"fid", "kid", "precision", "recall"} {
+	for _, k := range []string{"fid", "kid", "precision", "recall", "is", "confident"} {
 		t.Logf("%-9s real-vs-real %-50v noise-vs-real %v", k, same[k], far[k])
 	}
 	t.Logf("class histogram of the even half: %.3f (entropy %.4f, TV to uniform %.4f)", cs.Hist, cs.Entropy, cs.TVUniform)
@@ -433,6 +489,10 @@ func TestMNISTEvalImages(t *testing.T) {
 	}
 	if k := same["kid"]; math.Abs(k.Value) > 4*k.Std+0.01*far["kid"].Value {
 		t.Errorf("KID real-vs-real = %v ± %v, want 0 within 4 std (noise-vs-real %v)", k.Value, k.Std, far["kid"].Value)
+	}
+	// A classifier right on > 95% of test digits reads real digits as one class each.
+	if is, conf := same["is"].Value, same["confident"].Value; is < 8.5 || conf < 0.9 {
+		t.Errorf("real MNIST: is = %v, confident = %v; want is >= 8.5 (of 10) and confident >= 0.9", is, conf)
 	}
 	if cs.Missing != 0 || cs.TVUniform > 0.05 {
 		t.Errorf("class histogram of MNIST test images %v: want all ten classes, near uniform", cs.Hist)

@@ -17,6 +17,11 @@
 //	PrecisionRecall        k-NN manifold precision and recall
 //	ClassHistogram         share of each predicted class, SummarizeClasses
 //
+// and through a classifier's class probabilities (one row per image):
+//
+//	ClassifierScore        Inception Score, exp E KL(p(y|x) || p(y))
+//	Confident              share of images whose top class has probability >= 0.9
+//
 // # Conventions
 //
 // A sample of n points in D dimensions is a [][]float64 of n rows, each of length D.
@@ -39,6 +44,8 @@
 //   - Gretton, Borgwardt, Rasch, Schölkopf, Smola (2012), A Kernel Two-Sample Test, JMLR 13.
 //   - Bonneel, Rabin, Peyré, Pfister (2015), Sliced and Radon Wasserstein Barycenters of Measures.
 //   - Székely, Rizzo (2013), Energy statistics: A class of statistics based on distances, JSPI 143.
+//   - Salimans, Goodfellow, Zaremba, Cheung, Radford, Chen (2016), Improved Techniques for
+//     Training GANs, arXiv 1606.03498 (Inception Score).
 //   - Heusel, Ramsauer, Unterthiner, Nessler, Hochreiter (2017), GANs Trained by a Two
 //     Time-Scale Update Rule Converge to a Local Nash Equilibrium, arXiv 1706.08500 (FID).
 //   - Bińkowski, Sutherland, Arbel, Gretton (2018), Demystifying MMD GANs, arXiv 1801.01401 (KID).
