@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch twin of difflab's default UNet (pkg/models, DefaultUNetConfig), for timing.
+"""PyTorch twin of difflab's UNets (pkg/models: DefaultUNetConfig, LargeUNetConfig), for timing.
 
 Same architecture as models.UNetFn (Ho et al. 2020, appendix B): sinusoidal time
 embedding (BaseChannels wide, improved-diffusion's timestep_embedding) -> Linear ->
@@ -7,10 +7,17 @@ SiLU -> Linear; 3x3 conv in; per level NumResBlocks ResBlocks (+ attention at th
 listed resolutions) and a stride-2 3x3 conv down; middle Res/Attn/Res; per level in
 reverse NumResBlocks+1 ResBlocks on concatenated skips (+ attention) and nearest x2 +
 3x3 conv up; GroupNorm, SiLU, 3x3 conv out. The parameter count printed must equal
-UNetConfig.NumParams() (1,112,801 for the default).
+UNetConfig.NumParams() (190,737 for the default, 1,112,801 for the large one).
 
-Run:  /usr/bin/python3 bench/pytorch_unet.py   (Debian python3-torch, 2 threads)
+Timed: a training step (forward, MSE, backward, Adam) at batch 64, a forward pass at
+batch 256, and DDIM sampling with S = 50 steps (eta = 1, linear schedule, T = 1000) of
+a batch of 256, as BenchmarkUNetTrainStep, BenchmarkUNetForward and
+BenchmarkUNetSampleDDIM50 in pkg/models.
+
+Run:  /usr/bin/python3 bench/pytorch_unet.py --config default --reps 3
+      (Debian python3-torch, CPU, 2 threads)
 """
+import argparse
 import math
 import sys
 import time
@@ -22,7 +29,13 @@ import torch.nn.functional as F
 torch.set_num_threads(2)
 torch.manual_seed(0)
 
-IMAGE, IN_CH, CH, MULT, NRES, ATTN, DROPOUT, TEMB, GROUPS = 28, 1, 32, (1, 2, 2), 1, (7,), 0.1, 128, 8
+IMAGE, IN_CH, NRES, TEMB, GROUPS = 28, 1, 1, 128, 8
+# name -> (base channels CH, channel multipliers MULT, attention resolutions ATTN, dropout)
+CONFIGS = {
+    "default": (16, (1, 2), (), 0.0),
+    "large": (32, (1, 2, 2), (7,), 0.1),
+}
+CH, MULT, ATTN, DROPOUT = CONFIGS["default"]
 
 
 def timestep_embedding(t, dim, max_period=10000.0):
@@ -126,11 +139,42 @@ def median_time(fn, reps):
     return ts[len(ts) // 2]
 
 
+def ddim_sample(net, n, steps, eta, gen):
+    """DDIM (Song et al. 2021, eq. 12) with S = steps evenly spaced timesteps of the linear
+    schedule (beta 1e-4 .. 0.02, T = 1000), x_0 clipped to [-1, 1] as difflab's samplers."""
+    T = 1000
+    betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
+    abar = torch.cumprod(1 - betas, 0)
+    ts = list(range(0, T, T // steps))
+    x = torch.randn(n, IN_CH, IMAGE, IMAGE, generator=gen)
+    net.eval()
+    with torch.no_grad():
+        for i in reversed(range(len(ts))):
+            a = abar[ts[i]].item()
+            ap = abar[ts[i - 1]].item() if i > 0 else 1.0
+            e = net(x, torch.full((n,), ts[i], dtype=torch.long))
+            x0 = ((x - math.sqrt(1 - a) * e) / math.sqrt(a)).clamp(-1, 1)
+            sigma = eta * math.sqrt((1 - ap) / (1 - a) * (1 - a / ap))
+            x = math.sqrt(ap) * x0 + math.sqrt(max(1 - ap - sigma**2, 0.0)) * e
+            if sigma > 0:
+                x = x + sigma * torch.randn(x.shape, generator=gen)
+    return x
+
+
 def main():
-    reps = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    global CH, MULT, ATTN, DROPOUT
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", choices=sorted(CONFIGS), default="default", help="which difflab UNet")
+    ap.add_argument("--reps", type=int, default=5, help="timed repetitions of the train step and forward pass (median)")
+    ap.add_argument("--no-sample", action="store_true", help="skip the DDIM-50 sampling timing")
+    args = ap.parse_args()
+    if args.reps < 1:
+        ap.error(f"--reps = {args.reps}, want >= 1")
+    CH, MULT, ATTN, DROPOUT = CONFIGS[args.config]
     net = UNet()
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, config {args.config}")
     print(f"parameters: {sum(p.numel() for p in net.parameters())}")
+    reps = args.reps
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x, t, eps = torch.randn(64, IN_CH, IMAGE, IMAGE), torch.randint(0, 1000, (64,)), torch.randn(64, IN_CH, IMAGE, IMAGE)
 
@@ -149,6 +193,12 @@ def main():
 
     s = median_time(fwd, reps)
     print(f"forward, batch 256: {s:.3f} s median of {reps} ({256 / s:.1f} images/s)")
+    if not args.no_sample:
+        gen = torch.Generator().manual_seed(1)
+        t0 = time.perf_counter()
+        ddim_sample(net, 256, 50, 1.0, gen)
+        s = time.perf_counter() - t0
+        print(f"DDIM-50 sampling, batch 256: {s:.2f} s ({256 / s:.1f} images/s, {s / 50:.3f} s/step)")
 
 
 if __name__ == "__main__":

@@ -53,44 +53,87 @@ func benchTrainStep(b *testing.B, den diffusion.Denoiser, bs int, dims ...int) {
 	b.ReportMetric(float64(ParamCount(den.Store)), "params")
 }
 
+// unetBenches are the UNets the benchmarks time, with their parameter counts
+// (bench/pytorch_unet.py --config NAME prints the same).
+var unetBenches = []struct {
+	name   string
+	cfg    func() UNetConfig
+	params int
+}{
+	{"default", DefaultUNetConfig, 190737},
+	{"large", LargeUNetConfig, 1112801},
+}
+
+// BenchmarkUNetTrainStep times a training step of the default and the large UNet at
+// batch 64 (-bench 'UNetTrainStep/default').
 func BenchmarkUNetTrainStep(b *testing.B) {
-	den, err := NewUNet(DefaultUNetConfig())
+	for _, u := range unetBenches {
+		b.Run(u.name, func(b *testing.B) {
+			den := benchUNet(b, u.cfg(), u.params)
+			benchTrainStep(b, den, 64, 28, 28, 1)
+		})
+	}
+}
+
+// benchUNet builds the UNet of cfg after checking its parameter count.
+func benchUNet(b *testing.B, cfg UNetConfig, params int) diffusion.Denoiser {
+	if n := cfg.NumParams(); n != params {
+		b.Fatalf("UNet %v has %d parameters, want %d", cfg, n, params)
+	}
+	den, err := NewUNet(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchTrainStep(b, den, 64, 28, 28, 1)
+	return den
 }
 
-// BenchmarkUNetSmallTrainStep times a training step of the UNet of
-// configs/mnist-unet-small.toml (two levels of 16 and 32 channels, attention only
-// in the middle block, no dropout: 190,737 parameters) at batch 64.
-func BenchmarkUNetSmallTrainStep(b *testing.B) {
-	c := DefaultUNetConfig()
-	c.BaseChannels, c.ChannelMult, c.AttentionResolutions, c.Dropout = 16, []int{1, 2}, nil, 0
-	den, err := NewUNet(c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if n := c.NumParams(); n != 190737 {
-		b.Fatalf("small UNet has %d parameters, want 190737 (configs/mnist-unet-small.toml)", n)
-	}
-	benchTrainStep(b, den, 64, 28, 28, 1)
-}
-
+// BenchmarkUNetForward times one forward pass at batch 256.
 func BenchmarkUNetForward(b *testing.B) {
-	den, err := NewUNet(DefaultUNetConfig())
+	for _, u := range unetBenches {
+		b.Run(u.name, func(b *testing.B) {
+			den := benchUNet(b, u.cfg(), u.params)
+			const bs = 256
+			exec := model.MustNewExec(testBackend(b), den.Store, den.Fn)
+			x, ts, _ := benchBatch(bs, 28, 28, 1)
+			exec.MustCall1(x, ts).FinalizeAll()
+			b.ResetTimer()
+			for b.Loop() {
+				exec.MustCall1(x, ts).FinalizeAll()
+			}
+			b.ReportMetric(float64(b.N*bs)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
+
+// BenchmarkUNetSampleDDIM50 times DDIM sampling with S = 50 steps (eta = 1, linear
+// schedule, T = 1000) of a batch of 256 images with the default UNet (untrained: the
+// time does not depend on the weights), x_T and the noise drawn by the sampler; the
+// first call, which compiles the step graph, is not timed.
+func BenchmarkUNetSampleDDIM50(b *testing.B) {
+	const bs, steps = 256, 50
+	den := benchUNet(b, DefaultUNetConfig(), 190737)
+	s := diffusion.MustNewSchedule(diffusion.ScheduleConfig{Kind: diffusion.Linear})
+	sm, err := diffusion.NewSampler(testBackend(b), s, den, diffusion.SamplerConfig{Kind: diffusion.DDIM, Steps: steps, Eta: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
-	const bs = 256
-	exec := model.MustNewExec(testBackend(b), den.Store, den.Fn)
-	x, ts, _ := benchBatch(bs, 28, 28, 1)
-	exec.MustCall1(x, ts).FinalizeAll()
+	shape := []int{bs, 28, 28, 1}
+	noise := diffusion.NewPCGNoise(1)
+	full := sm.Config
+	sm.Config.Steps = 1 // compile the step graph (it takes t as an input) in one step
+	if _, err := sm.Sample(shape, nil, noise, diffusion.SampleOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	sm.Config = full
 	b.ResetTimer()
 	for b.Loop() {
-		exec.MustCall1(x, ts).FinalizeAll()
+		if _, err := sm.Sample(shape, nil, noise, diffusion.SampleOptions{}); err != nil {
+			b.Fatal(err)
+		}
 	}
-	b.ReportMetric(float64(b.N*bs)/b.Elapsed().Seconds(), "images/s")
+	sec := b.Elapsed().Seconds()
+	b.ReportMetric(float64(b.N*bs)/sec, "images/s")
+	b.ReportMetric(sec/float64(b.N*steps), "s/step")
 }
 
 func BenchmarkMLPTrainStep(b *testing.B) {

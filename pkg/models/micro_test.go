@@ -10,8 +10,8 @@ import (
 )
 
 // BenchmarkMicroConv times forward + gradients of one 3×3 convolution at 28×28,
-// batch 64, C → O channels (96 → 32 is the widest convolution of the default UNet,
-// 16 → 16 the narrowest of the small one), in four formulations:
+// batch 64, C → O channels (96 → 32 is the widest convolution of the large UNet,
+// 16 → 16 the narrowest of the default one), in four formulations:
 //
 //	dot4d   cols · W, cols = the 9 windows concatenated on channels (rank-4 DotGeneral)
 //	dot2d   the same after reshaping cols to rank 2

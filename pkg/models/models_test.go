@@ -196,8 +196,8 @@ func TestUNetParamCount(t *testing.T) {
 	if got := cfg.NumParams(); got != hand {
 		t.Errorf("tiny UNetConfig.NumParams() = %d, want %d (hand count)", got, hand)
 	}
-	for _, c := range []UNetConfig{cfg, DefaultUNetConfig(), func() UNetConfig {
-		c := DefaultUNetConfig()
+	for _, c := range []UNetConfig{cfg, DefaultUNetConfig(), LargeUNetConfig(), func() UNetConfig {
+		c := LargeUNetConfig()
 		c.NumResBlocks = 2
 		c.Downsampling = DownsampleAvgPool
 		c.AttentionResolutions = []int{14, 7}

@@ -32,23 +32,25 @@ type UNetConfig struct {
 	// InChannels is the number of image channels, also the number of output channels.
 	// Default 1.
 	InChannels int
-	// BaseChannels is the width of the first level, "ch" in Ho et al. Default 32.
+	// BaseChannels is the width of the first level, "ch" in Ho et al. Default 16.
 	BaseChannels int
 	// ChannelMult gives the width of each level as a multiple of BaseChannels; the
-	// resolution halves between consecutive levels. Default [1, 2, 2]: 28 → 14 → 7.
+	// resolution halves between consecutive levels. Default [1, 2]: 28 → 14.
 	ChannelMult []int
 	// NumResBlocks is the number of residual blocks per level on the way down (the way
 	// up has one more, as in Ho et al.). Default 1.
 	NumResBlocks int
 	// AttentionResolutions lists the resolutions (height in pixels) at which a
 	// self-attention block follows each residual block; each must be one of the levels'
-	// resolutions. The middle block always has one (Ho et al.). Default [7].
+	// resolutions. The middle block always has one (Ho et al.). Default none: only
+	// the middle block's, at the lowest resolution.
 	AttentionResolutions []int
 	// Dropout is the dropout rate in the residual blocks while training, in [0, 1).
-	// Default 0.1 (Ho et al. used 0.1 on CIFAR-10).
+	// Default 0 (Ho et al. used 0.1 on CIFAR-10; LargeUNetConfig uses 0.1).
 	Dropout float64
 	// TimeEmbedDim is the width of the time embedding after its MLP. The sinusoidal
-	// embedding has BaseChannels dimensions, as in Ho et al. Default 4·BaseChannels = 128.
+	// embedding has BaseChannels dimensions, as in Ho et al. Default 128 (8·BaseChannels;
+	// Ho et al. use 4·ch).
 	TimeEmbedDim int
 	// Groups is the number of groups of every GroupNorm; every level's width must be a
 	// multiple of it. Default 8 (Ho et al. used 32 groups at width 128).
@@ -61,25 +63,41 @@ type UNetConfig struct {
 	Seed int64
 }
 
-// DefaultUNetConfig returns the defaults for 28×28×1 images (MNIST): three levels
-// 28 → 14 → 7 of widths 32, 64, 64, attention at 7×7, 1,112,801 parameters (see
-// UNetConfig.NumParams; bench/pytorch_unet.py builds the same network). Every default
-// of UNetConfig is set here and only here.
+// DefaultUNetConfig returns the defaults for 28×28×1 images (MNIST), a UNet sized to
+// train on a 2-core CPU with the pure-Go backend: two levels 28 → 14 of widths 16
+// and 32, self-attention only in the middle block (at 14×14), no dropout; 190,737
+// parameters (see UNetConfig.NumParams; bench/pytorch_unet.py builds the same
+// network). configs/mnist-unet-small.toml is its MNIST training recipe
+// (docs/mnist-samples.png). Every default of UNetConfig is set here and only here.
 func DefaultUNetConfig() UNetConfig {
 	return UNetConfig{
 		ImageSize:            28,
 		InChannels:           1,
-		BaseChannels:         32,
-		ChannelMult:          []int{1, 2, 2},
+		BaseChannels:         16,
+		ChannelMult:          []int{1, 2},
 		NumResBlocks:         1,
-		AttentionResolutions: []int{7},
-		Dropout:              0.1,
+		AttentionResolutions: nil,
+		Dropout:              0,
 		TimeEmbedDim:         128,
 		Groups:               8,
 		Downsampling:         DownsampleConv,
 		Prediction:           diffusion.PredictEps,
 		Seed:                 1,
 	}
+}
+
+// LargeUNetConfig is DefaultUNetConfig with three levels 28 → 14 → 7 of widths 32,
+// 64 and 64, attention at 7×7 as well as in the middle block, and dropout 0.1, as in
+// Ho et al.'s smaller models: 1,112,801 parameters, about 6 times the default's
+// training step on a CPU (bench/RESULTS.md); for a GPU or a long run
+// (configs/mnist-unet-large.toml).
+func LargeUNetConfig() UNetConfig {
+	c := DefaultUNetConfig()
+	c.BaseChannels = 32
+	c.ChannelMult = []int{1, 2, 2}
+	c.AttentionResolutions = []int{7}
+	c.Dropout = 0.1
+	return c
 }
 
 // Resolutions returns the height of each level, from ImageSize down.

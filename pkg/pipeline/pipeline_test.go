@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/models"
 	"github.com/difflab/difflab/pkg/track"
 	"github.com/difflab/difflab/pkg/train"
 )
@@ -202,5 +203,36 @@ func TestTrainSetup(t *testing.T) {
 	}
 	if latest, err := train.LatestCheckpoint(ck); err != nil || filepath.Base(latest) != "ckpt-00000015" {
 		t.Errorf("after a failed Setup the latest checkpoint is %s (%v), want ckpt-00000015", latest, err)
+	}
+}
+
+// TestShippedRecipes loads every recipe under configs/ and checks that the MNIST
+// UNet recipes build the networks their comments name.
+func TestShippedRecipes(t *testing.T) {
+	paths, err := filepath.Glob("../../configs/*.toml")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no recipes under configs/: %v", err)
+	}
+	unets := map[string]models.UNetConfig{
+		"mnist-unet-small.toml": models.DefaultUNetConfig(),
+		"mnist-unet-large.toml": models.LargeUNetConfig(),
+	}
+	for _, p := range paths {
+		r, err := LoadRecipe(p)
+		if err != nil {
+			t.Errorf("LoadRecipe(%s) = %v", p, err)
+			continue
+		}
+		want, ok := unets[filepath.Base(p)]
+		if !ok {
+			continue
+		}
+		delete(unets, filepath.Base(p))
+		if r.Model.Kind != ModelUNet || r.Model.UNet.String() != want.String() || r.Model.UNet.NumParams() != want.NumParams() {
+			t.Errorf("%s builds %v (%d parameters), want %v (%d)", p, r.Model.UNet, r.Model.UNet.NumParams(), want, want.NumParams())
+		}
+	}
+	for name := range unets {
+		t.Errorf("configs/%s is missing", name)
 	}
 }
