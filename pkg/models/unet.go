@@ -88,8 +88,8 @@ func DefaultUNetConfig() UNetConfig {
 
 // LargeUNetConfig is DefaultUNetConfig with three levels 28 → 14 → 7 of widths 32,
 // 64 and 64, attention at 7×7 as well as in the middle block, and dropout 0.1, as in
-// Ho et al.'s smaller models: 1,112,801 parameters, about 6 times the default's
-// training step on a CPU (bench/RESULTS.md); for a GPU or a long run
+// Ho et al.'s smaller models: 1,112,801 parameters, twice the default's training
+// step and forward pass on a 2-core CPU (bench/RESULTS.md); for a GPU or a long run
 // (configs/mnist-unet-large.toml).
 func LargeUNetConfig() UNetConfig {
 	c := DefaultUNetConfig()
