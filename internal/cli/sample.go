@@ -87,7 +87,7 @@ func (f *sampleFlags) config(T int) (diffusion.SamplerConfig, dtypes.DType, erro
 }
 
 func runSample(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("sample", "sample (--model gmm --gmm FILE.json --schedule KIND --T N | --checkpoint DIR) --sampler ddim|ddpm|ddpm-strided [--variance fixed-small|fixed-large] --eta E --steps S --spacing SPACING [--clip c] [--dtype float32|float64] --n N --seed SEED [--init FILE.json] --out FILE.json|FILE.png", stdout)
+	fs := newFlagSet("sample", "sample (--model gmm --gmm FILE.json --schedule KIND --T N | --checkpoint DIR) --sampler ddim|ddpm|ddpm-strided [--variance fixed-small|fixed-large] --eta E --steps S --spacing SPACING [--clip c] [--dtype float32|float64] --n N --seed SEED [--init FILE.json] --out FILE.json|FILE.png [--quiet]", stdout)
 	modelName := fs.String("model", "gmm", "denoiser: gmm (the exact denoiser of a Gaussian mixture); ignored with --checkpoint")
 	checkpoint := fs.String("checkpoint", "", "sample a trained model: a checkpoint (or checkpoint folder) written by difflab train; its schedule is used")
 	raw := fs.Bool("raw-weights", false, "with --checkpoint, use the raw weights instead of their EMA")
@@ -100,6 +100,7 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 0, "random seed: the same arguments and seed give the same bytes")
 	initPath := fs.String("init", "", "JSON file with x_T as an array of N arrays (optional; drawn from the seed otherwise)")
 	out := fs.String("out", "", "output: FILE.json writes {\"samples\": [[...], ...]} and a picture FILE.png beside it; FILE.png writes the picture only; - writes JSON to stdout")
+	quiet := fs.Bool("quiet", false, "no progress line (it appears on stderr once sampling takes over a second)")
 	if done, code := parse(fs, args, stderr); done {
 		return code
 	}
@@ -176,7 +177,11 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 		}
 		sm.DType = dt
 		full := append([]int{N}, shape...)
-		res, err := sm.Sample(full, xT, diffusion.NewPCGNoise(*seed), diffusion.SampleOptions{})
+		var progress io.Writer = stderr
+		if *quiet {
+			progress = nil
+		}
+		res, err := sm.Sample(full, xT, diffusion.NewPCGNoise(*seed), diffusion.SampleOptions{Progress: stepProgress(progress, "sample")})
 		if err != nil {
 			return err
 		}
