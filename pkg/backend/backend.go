@@ -79,8 +79,9 @@ var Notice io.Writer = os.Stderr
 
 // New returns the process's backend, creating it on the first call (later calls
 // return the same one). It writes one line to Notice naming the backend and why it
-// was chosen. When $GOMLX_BACKEND names XLA and the plugin cannot be loaded, it falls
-// back to the pure-Go backend and says so; an unknown backend name is an error.
+// was chosen. When XLA was chosen and its plugin cannot be loaded, it falls back to
+// the pure-Go backend and says so in that same line; an unknown backend name is an
+// error that lists the known ones.
 func New() (compute.Backend, error) {
 	mu.Lock()
 	defer mu.Unlock()
@@ -95,8 +96,7 @@ func New() (compute.Backend, error) {
 	choice = Select(env, plugins)
 	b, err := create(choice.Config)
 	if err != nil && strings.HasPrefix(choice.Config, "xla") {
-		fmt.Fprintf(Notice, "difflab: backend %q failed (%v); falling back to the pure-Go backend\n", choice.Config, firstLine(err))
-		choice = Choice{GoDefaultConfig, "fallback after " + choice.Reason}
+		choice = Choice{GoDefaultConfig, fmt.Sprintf("%s failed: %s; falling back to the pure-Go backend", choice.Reason, firstLine(err))}
 		b, err = create(choice.Config)
 	}
 	if err != nil {
