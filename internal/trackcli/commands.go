@@ -202,10 +202,10 @@ func (s *statusList) Set(v string) error {
 	for _, part := range strings.Split(v, ",") {
 		st := track.Status(strings.TrimSpace(part))
 		switch st {
-		case track.StatusFinished, track.StatusFailed, track.StatusCrashed:
+		case track.StatusFinished, track.StatusFailed, track.StatusKilled, track.StatusCrashed:
 			*s = append(*s, st)
 		default:
-			return fmt.Errorf("allowed: finished, failed, crashed, comma-separated")
+			return fmt.Errorf("allowed: finished, failed, killed, crashed, comma-separated")
 		}
 	}
 	return nil
@@ -241,7 +241,7 @@ func (a *age) Set(v string) error {
 func runGC(c *cli, args []string) error {
 	var statuses statusList
 	var older, grace age = 0, age(time.Hour)
-	c.fs.Var(&statuses, "delete-status", "also delete runs in these `states`: failed, crashed, finished (comma-separated)")
+	c.fs.Var(&statuses, "delete-status", "also delete runs in these `states`: failed, killed, crashed, finished (comma-separated)")
 	c.fs.Var(&older, "older-than", "with --delete-status, only runs started longer ago than this `age` (e.g. 30d, 12h)")
 	c.fs.Var(&grace, "grace", "keep unreferenced files younger than this `age`, which may belong to uploads in progress")
 	dry := c.fs.Bool("dry-run", false, "report what would be deleted, delete nothing")
@@ -253,7 +253,7 @@ func runGC(c *cli, args []string) error {
 		return usagef("unexpected argument %q (gc takes flags only)", pos[0])
 	}
 	if older > 0 && len(statuses) == 0 {
-		return usagef("--older-than needs --delete-status (allowed: finished, failed, crashed)")
+		return usagef("--older-than needs --delete-status (allowed: finished, failed, killed, crashed)")
 	}
 	st, err := c.open()
 	if err != nil {

@@ -132,7 +132,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--db", db, "show"}, "missing RUN_ID"},
 		{[]string{"--db", db, "compare"}, "missing RUN_IDs"},
 		{[]string{"--db", db, "export", "--format", "table"}, "allowed: csv, json"},
-		{[]string{"--db", db, "gc", "--delete-status", "running"}, "allowed: finished, failed, crashed"},
+		{[]string{"--db", db, "gc", "--delete-status", "running"}, "allowed: finished, failed, killed, crashed"},
 		{[]string{"--db", db, "gc", "--older-than", "soon"}, "30d"},
 		{[]string{"--db", db, "frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{}, "missing command"},

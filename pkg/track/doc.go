@@ -6,7 +6,7 @@
 //	defer st.Close()
 //	run, err := st.StartRun(track.RunOptions{Experiment: "ddim-sweep", Name: "eta=0", Params: map[string]any{"eta": 0.0}})
 //	run.LogMetric("loss", step, loss) // buffered; cheap in a training loop
-//	err = run.End(trainErr)           // finished, or failed when trainErr != nil
+//	err = run.End(trainErr)           // finished; killed when trainErr wraps context.Canceled; else failed
 //
 // Then list and compare:
 //

@@ -121,7 +121,7 @@ func TestFilterErrors(t *testing.T) {
 		{"params.eta ! 0", "", `filter: column 12: unexpected "!"`},
 		{"params. = 0", "", `filter: column 1: missing key after "params."`},
 		{"metrics.fid = 'low'", "", `filter: column 15: metrics.fid holds numbers`},
-		{"status = 'runing'", "", `filter: column 10: unknown status "runing" (allowed: running, finished, failed, crashed)`},
+		{"status = 'runing'", "", `filter: column 10: unknown status "runing" (allowed: running, finished, failed, killed, crashed)`},
 		{"start_time > 'yesterday'", "", `filter: column 14: start_time: cannot read "yesterday" as a time`},
 		{"name LIKE 5", "", `filter: column 11: LIKE needs a string pattern`},
 		{"name = #", "", `filter: column 8: unexpected character '#'`},

@@ -19,17 +19,20 @@ import (
 // Status is the state of a run.
 type Status string
 
-// The run states. A run starts running and ends finished or failed through
-// Run.End; a run whose process died without End is reported as crashed.
+// The run states. A run starts running and ends finished, failed or killed
+// through Run.End (killed: it was stopped on purpose, its error wrapping
+// context.Canceled, as Ctrl-C or an interrupted notebook cell give); a run whose
+// process died without End is reported as crashed.
 const (
 	StatusRunning  Status = "running"
 	StatusFinished Status = "finished"
 	StatusFailed   Status = "failed"
+	StatusKilled   Status = "killed"
 	StatusCrashed  Status = "crashed"
 )
 
 // allStatuses lists every Status, in lifecycle order.
-var allStatuses = []Status{StatusRunning, StatusFinished, StatusFailed, StatusCrashed}
+var allStatuses = []Status{StatusRunning, StatusFinished, StatusFailed, StatusKilled, StatusCrashed}
 
 // Defaults of RunOptions.
 const (
@@ -657,8 +660,9 @@ func nullableFloat(v float64) any {
 	return v
 }
 
-// End flushes everything and marks the run finished when err is nil, or
-// failed with err's message otherwise. It returns the first error met while
+// End flushes everything and marks the run finished when err is nil, killed
+// when err wraps context.Canceled (the run was stopped on purpose), or failed
+// otherwise; killed and failed runs keep err's message. It returns the first error met while
 // logging or ending (nil when all was recorded), so a caller can check that
 // the run's data is complete. Calling End again does nothing and returns the
 // same result.
@@ -681,7 +685,10 @@ func (r *Run) End(err error) error {
 	r.flush()
 
 	status, msg := StatusFinished, ""
-	if err != nil {
+	switch {
+	case errors.Is(err, context.Canceled):
+		status, msg = StatusKilled, err.Error()
+	case err != nil:
 		status, msg = StatusFailed, err.Error()
 	}
 	ctx := context.Background()

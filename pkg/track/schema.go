@@ -76,6 +76,38 @@ CREATE TABLE artifacts (
 ) WITHOUT ROWID;
 CREATE INDEX artifacts_sha256 ON artifacts(sha256);
 `,
+	// 2: the status 'killed' (a run stopped on purpose). SQLite cannot alter a CHECK
+	// constraint, so the runs table is rebuilt (SQLite's "other kinds of table
+	// schema changes" procedure; migrate turns foreign keys off around it, so that
+	// dropping the old table cascades nowhere).
+	`
+CREATE TABLE runs_v2 (
+	seq         INTEGER PRIMARY KEY,
+	id          TEXT NOT NULL UNIQUE,
+	experiment  INTEGER NOT NULL REFERENCES experiments(id),
+	name        TEXT NOT NULL,
+	status      TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'killed', 'crashed')),
+	start_time  INTEGER NOT NULL,
+	end_time    INTEGER,
+	heartbeat   INTEGER NOT NULL,
+	stale_after INTEGER NOT NULL,
+	pid         INTEGER NOT NULL,
+	pid_start   INTEGER NOT NULL,
+	host        TEXT NOT NULL,
+	host_key    TEXT NOT NULL,
+	note        TEXT NOT NULL DEFAULT '',
+	error       TEXT NOT NULL DEFAULT '',
+	env         TEXT NOT NULL DEFAULT '{}'
+);
+INSERT INTO runs_v2 (seq, id, experiment, name, status, start_time, end_time, heartbeat, stale_after,
+	pid, pid_start, host, host_key, note, error, env)
+SELECT seq, id, experiment, name, status, start_time, end_time, heartbeat, stale_after,
+	pid, pid_start, host, host_key, note, error, env FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v2 RENAME TO runs;
+CREATE INDEX runs_experiment_start ON runs(experiment, start_time);
+CREATE INDEX runs_status ON runs(status);
+`,
 }
 
 // applicationID marks a SQLite file as a difflab tracking database

@@ -222,8 +222,20 @@ func checkOwner(ctx context.Context, conn *sql.Conn) error {
 	return nil
 }
 
-// migrate applies the migrations the database lacks in one transaction.
-func migrate(ctx context.Context, conn *sql.Conn) error {
+// migrate applies the migrations the database lacks in one transaction, with
+// foreign-key enforcement off meanwhile (it cannot change inside a transaction):
+// a migration that rebuilds a table drops the old one, and with enforcement on
+// that drop would cascade to every row that references it. The transaction
+// checks the keys itself before it commits.
+func migrate(ctx context.Context, conn *sql.Conn) (err error) {
+	if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		return err
+	}
+	defer func() {
+		if _, ferr := conn.ExecContext(context.Background(), "PRAGMA foreign_keys = ON"); ferr != nil && err == nil {
+			err = ferr
+		}
+	}()
 	tx, err := conn.BeginTx(ctx, nil) // BEGIN IMMEDIATE: one migrator at a time
 	if err != nil {
 		return err
@@ -258,11 +270,34 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 			return fmt.Errorf("migration %d: %w", i+1, err)
 		}
 	}
+	if err := foreignKeyCheck(ctx, tx); err != nil {
+		return err
+	}
 	// PRAGMA takes no bound parameters; the value is our own integer.
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// foreignKeyCheck returns an error naming the first row whose foreign key points
+// nowhere (PRAGMA foreign_key_check), or nil.
+func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fk int
+		if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
+			return err
+		}
+		return fmt.Errorf("migration left row %d of table %s pointing to a missing row of %s", rowid.Int64, table, parent)
+	}
+	return rows.Err()
 }
 
 // Path returns the absolute path of the database file.
