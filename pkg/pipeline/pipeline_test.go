@@ -206,6 +206,56 @@ func TestTrainSetup(t *testing.T) {
 	}
 }
 
+// TestTrainCancelled stops a tracked training by cancelling its context (what
+// Ctrl-C does in the CLI): Train returns the cancellation, the checkpoint holds the
+// step reached, the tracker records the run as killed, and a second Train resumes
+// to the end.
+func TestTrainCancelled(t *testing.T) {
+	p := writeRecipe(t, tinyRecipe)
+	r, err := LoadRecipe(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := track.Open(filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ck := filepath.Join(t.TempDir(), "ck")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	setup := func(tr *train.Trainer) error {
+		tr.OnStep(1, func(step int, _ *train.Trainer) error {
+			if step == 7 {
+				cancel()
+			}
+			return nil
+		})
+		return nil
+	}
+	res, err := Train(ctx, r, TrainOptions{CheckpointDir: ck, Store: st, Setup: setup})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Train returned %v, want context.Canceled", err)
+	}
+	if res == nil || res.Step < 7 || res.Step >= 30 || res.Checkpoint == "" {
+		t.Fatalf("cancelled Train: %+v, want a checkpoint at the step reached (7 or a little after)", res)
+	}
+	if latest, err := train.LatestCheckpoint(ck); err != nil || latest != res.Checkpoint {
+		t.Errorf("latest checkpoint %s (%v), want %s", latest, err, res.Checkpoint)
+	}
+	ri, err := st.Run(res.RunID)
+	if err != nil || ri.Status != track.StatusKilled || !strings.Contains(ri.Error, "context canceled") {
+		t.Errorf("tracker run of the cancelled training: status %q error %q (%v), want killed, context canceled", ri.Status, ri.Error, err)
+	}
+	res2, err := Train(context.Background(), r, TrainOptions{CheckpointDir: ck, Store: st})
+	if err != nil || res2.Step != 30 {
+		t.Fatalf("resumed Train: %+v, %v", res2, err)
+	}
+	if ri, err := st.Run(res2.RunID); err != nil || ri.Status != track.StatusFinished || ri.Params["start_step"] != int64(res.Step) {
+		t.Errorf("tracker run of the resumed training: status %q start_step %v (%v), want finished from %d", ri.Status, ri.Params["start_step"], err, res.Step)
+	}
+}
+
 // TestShippedRecipes loads every recipe under configs/ and checks that the MNIST
 // UNet recipes build the networks their comments name.
 func TestShippedRecipes(t *testing.T) {
