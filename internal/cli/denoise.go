@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"image"
-	"image/draw"
 	"io"
 	"math/rand/v2"
 	"strconv"
@@ -129,11 +128,12 @@ func toFloat64(v []float32) []float64 {
 func denoisePicture(x0 []float64, full []int, res []diffusion.DenoiseResult) ([]byte, error) {
 	if len(full) == 4 {
 		n, h, w, c := full[0], full[1], full[2], full[3]
-		rows := []image.Image{plot.ImageGrid(x0, n, h, w, c, n, 2)}
+		rows := [][]image.Image{{plot.ImageGrid(x0, n, h, w, c, n, 2)}}
 		for _, r := range res {
-			rows = append(rows, plot.ImageGrid(r.Xt, n, h, w, c, n, 2), plot.ImageGrid(r.X0Hat, n, h, w, c, n, 2))
+			rows = append(rows, []image.Image{plot.ImageGrid(r.Xt, n, h, w, c, n, 2)}, []image.Image{plot.ImageGrid(r.X0Hat, n, h, w, c, n, 2)})
 		}
-		return plot.PNG(func(wr io.Writer) error { return plot.WriteImagePNG(wr, stack(rows, 4)) })
+		img := plot.Tile(rows, plot.TileOptions{Gap: 4}) // one column on black
+		return plot.PNG(func(wr io.Writer) error { return plot.WriteImagePNG(wr, img) })
 	}
 	d := full[len(full)-1]
 	pts := func(x []float64) [][]float64 {
@@ -150,24 +150,4 @@ func denoisePicture(x0 []float64, full []int, res []diffusion.DenoiseResult) ([]
 		cells = append(cells, [][]plot.Points{{{Name: "x_t", XY: pts(r.Xt)}}, {{Name: "x_0", XY: pts(x0)}, {Name: "x0_hat", XY: pts(r.X0Hat)}}})
 	}
 	return plot.PNG(func(w io.Writer) error { return plot.ScatterGrid(w, titles, cells, [2]float64{-4, 4}, 260) })
-}
-
-// stack draws images one below the other, gap pixels apart, on black.
-func stack(imgs []image.Image, gap int) image.Image {
-	w, h := 0, 0
-	for i, m := range imgs {
-		w = max(w, m.Bounds().Dx())
-		h += m.Bounds().Dy()
-		if i > 0 {
-			h += gap
-		}
-	}
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	draw.Draw(dst, dst.Bounds(), image.Black, image.Point{}, draw.Src)
-	y := 0
-	for _, m := range imgs {
-		draw.Draw(dst, image.Rect(0, y, m.Bounds().Dx(), y+m.Bounds().Dy()), m, m.Bounds().Min, draw.Src)
-		y += m.Bounds().Dy() + gap
-	}
-	return dst
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/draw"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -185,7 +184,7 @@ func (r *Runner) imageMosaic(res *Results, sched, spacing string) ([]byte, error
 	steps := sortedSteps(c)
 	rows := c.Rows()
 	var tiles [][]image.Image
-	w, h := 0, 0
+	found := false
 	for _, row := range rows {
 		var line []image.Image
 		for _, S := range steps {
@@ -199,27 +198,16 @@ func (r *Runner) imageMosaic(res *Results, sched, spacing string) ([]byte, error
 					}
 				}
 			}
-			if img != nil {
-				w, h = max(w, img.Bounds().Dx()), max(h, img.Bounds().Dy())
-			}
+			found = found || img != nil
 			line = append(line, img)
 		}
 		tiles = append(tiles, line)
 	}
-	if w == 0 {
+	if !found {
 		return nil, nil
 	}
 	const gap = 8
-	out := image.NewRGBA(image.Rect(0, 0, len(steps)*(w+gap)+gap, len(rows)*(h+gap)+gap))
-	draw.Draw(out, out.Bounds(), &image.Uniform{color.White}, image.Point{}, draw.Src)
-	for i, line := range tiles {
-		for j, img := range line {
-			if img != nil {
-				at := image.Pt(gap+j*(w+gap), gap+i*(h+gap))
-				draw.Draw(out, image.Rectangle{Min: at, Max: at.Add(img.Bounds().Size())}, img, img.Bounds().Min, draw.Src)
-			}
-		}
-	}
+	out := plot.Tile(tiles, plot.TileOptions{Gap: gap, Margin: gap, Background: color.White})
 	var buf bytes.Buffer
 	err := png.Encode(&buf, out)
 	return buf.Bytes(), err
