@@ -47,7 +47,9 @@ func TestMigrateV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ids []string
-	for i, end := range []error{nil, errors.New("loss is NaN"), nil} {
+	// Version 1 recorded a cancelled run as failed with the cancellation's message.
+	stopped := errors.New("train: stopped at step 3 (checkpoint: ck/ckpt-00000003): context canceled")
+	for i, end := range []error{nil, errors.New("loss is NaN"), nil, stopped} {
 		r := start(t, st, RunOptions{Experiment: "old", Name: fmt.Sprintf("run%d", i), Params: map[string]any{"i": i, "lr": 1e-3}})
 		for s := range 50 {
 			r.LogMetric("loss", int64(s), float64(i*100+s))
@@ -74,10 +76,7 @@ func TestMigrateV1(t *testing.T) {
 	}
 	for i, id := range ids {
 		ri := getRun(t, st, id)
-		want := StatusFinished
-		if i == 1 {
-			want = StatusFailed
-		}
+		want := []Status{StatusFinished, StatusFailed, StatusFinished, StatusKilled}[i]
 		if ri.Status != want || ri.Name != fmt.Sprintf("run%d", i) || ri.Params["i"] != int64(i) || ri.Params["lr"] != 1e-3 {
 			t.Errorf("run %d after the migration: status %q name %q params %v", i, ri.Status, ri.Name, ri.Params)
 		}

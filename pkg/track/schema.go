@@ -79,7 +79,8 @@ CREATE INDEX artifacts_sha256 ON artifacts(sha256);
 	// 2: the status 'killed' (a run stopped on purpose). SQLite cannot alter a CHECK
 	// constraint, so the runs table is rebuilt (SQLite's "other kinds of table
 	// schema changes" procedure; migrate turns foreign keys off around it, so that
-	// dropping the old table cascades nowhere).
+	// dropping the old table cascades nowhere). Runs that ended failed with the
+	// error of a cancelled context were stopped on purpose: they become killed.
 	`
 CREATE TABLE runs_v2 (
 	seq         INTEGER PRIMARY KEY,
@@ -107,6 +108,7 @@ DROP TABLE runs;
 ALTER TABLE runs_v2 RENAME TO runs;
 CREATE INDEX runs_experiment_start ON runs(experiment, start_time);
 CREATE INDEX runs_status ON runs(status);
+UPDATE runs SET status = 'killed' WHERE status = 'failed' AND error LIKE '%context canceled';
 `,
 }
 
