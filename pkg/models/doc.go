@@ -1,7 +1,7 @@
 // Package models holds difflab's denoiser networks as GoMLX graphs: the UNet of Ho et
 // al. 2020 for images and a residual MLP for low-dimensional data, with the layers
-// they need that GoMLX lacks or runs slowly on its pure-Go backend (GroupNorm, an
-// 3×3 convolution as shifted copies and one matrix product, the sinusoidal time
+// they need that GoMLX lacks or runs slowly on its pure-Go backend (GroupNorm, a 3×3
+// convolution as shifted copies and one matrix product, the sinusoidal time
 // embedding).
 //
 // Both networks come as a diffusion.Denoiser (NewUNet, NewMLP) and as a bare graph
