@@ -15,7 +15,7 @@ a batch of 256, as BenchmarkUNetTrainStep, BenchmarkUNetForward and
 BenchmarkUNetSampleDDIM50 in pkg/models.
 
 Run:  /usr/bin/python3 bench/pytorch_unet.py --config default --reps 3
-      (Debian python3-torch, CPU, 2 threads)
+      (Debian python3-torch, CPU, 2 threads; --device cuda on a GPU machine)
 """
 import argparse
 import math
@@ -130,11 +130,17 @@ class UNet(nn.Module):
         return self.conv_out(F.silu(self.norm_out(h)))
 
 
-def median_time(fn, reps):
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_time(fn, reps, device):
     fn()  # warm-up
     ts = []
     for _ in range(reps):
-        t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
+        sync(device)
+        t0 = time.perf_counter(); fn(); sync(device); ts.append(time.perf_counter() - t0)
     ts.sort()
     return ts[len(ts) // 2]
 
@@ -146,18 +152,19 @@ def ddim_sample(net, n, steps, eta, gen):
     betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
     abar = torch.cumprod(1 - betas, 0)
     ts = list(range(0, T, T // steps))
-    x = torch.randn(n, IN_CH, IMAGE, IMAGE, generator=gen)
+    dev = next(net.parameters()).device
+    x = torch.randn(n, IN_CH, IMAGE, IMAGE, generator=gen, device=dev)
     net.eval()
     with torch.no_grad():
         for i in reversed(range(len(ts))):
             a = abar[ts[i]].item()
             ap = abar[ts[i - 1]].item() if i > 0 else 1.0
-            e = net(x, torch.full((n,), ts[i], dtype=torch.long))
+            e = net(x, torch.full((n,), ts[i], dtype=torch.long, device=dev))
             x0 = ((x - math.sqrt(1 - a) * e) / math.sqrt(a)).clamp(-1, 1)
             sigma = eta * math.sqrt((1 - ap) / (1 - a) * (1 - a / ap))
             x = math.sqrt(ap) * x0 + math.sqrt(max(1 - ap - sigma**2, 0.0)) * e
             if sigma > 0:
-                x = x + sigma * torch.randn(x.shape, generator=gen)
+                x = x + sigma * torch.randn(x.shape, generator=gen, device=dev)
     return x
 
 
@@ -167,36 +174,44 @@ def main():
     ap.add_argument("--config", choices=sorted(CONFIGS), default="default", help="which difflab UNet")
     ap.add_argument("--reps", type=int, default=5, help="timed repetitions of the train step and forward pass (median)")
     ap.add_argument("--no-sample", action="store_true", help="skip the DDIM-50 sampling timing")
+    ap.add_argument("--device", default="cpu", help="torch device: cpu (2 threads) or cuda")
     args = ap.parse_args()
     if args.reps < 1:
         ap.error(f"--reps = {args.reps}, want >= 1")
     CH, MULT, ATTN, DROPOUT = CONFIGS[args.config]
-    net = UNet()
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, config {args.config}")
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: torch.cuda.is_available() is false")
+    net = UNet().to(device)
+    what = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, threads {torch.get_num_threads()}"
+    print(f"torch {torch.__version__}, {what}, config {args.config}")
     print(f"parameters: {sum(p.numel() for p in net.parameters())}")
     reps = args.reps
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    x, t, eps = torch.randn(64, IN_CH, IMAGE, IMAGE), torch.randint(0, 1000, (64,)), torch.randn(64, IN_CH, IMAGE, IMAGE)
+    x, t, eps = (torch.randn(64, IN_CH, IMAGE, IMAGE, device=device), torch.randint(0, 1000, (64,), device=device),
+                 torch.randn(64, IN_CH, IMAGE, IMAGE, device=device))
 
     def train_step():
         net.train(); opt.zero_grad()
         loss = F.mse_loss(net(x, t), eps); loss.backward(); opt.step()
 
-    s = median_time(train_step, reps)
+    s = median_time(train_step, reps, device)
     print(f"train step, batch 64: {s:.3f} s median of {reps} ({64 / s:.1f} images/s)")
-    xf, tf = torch.randn(256, IN_CH, IMAGE, IMAGE), torch.randint(0, 1000, (256,))
+    xf, tf = torch.randn(256, IN_CH, IMAGE, IMAGE, device=device), torch.randint(0, 1000, (256,), device=device)
 
     def fwd():
         net.eval()
         with torch.no_grad():
             net(xf, tf)
 
-    s = median_time(fwd, reps)
+    s = median_time(fwd, reps, device)
     print(f"forward, batch 256: {s:.3f} s median of {reps} ({256 / s:.1f} images/s)")
     if not args.no_sample:
-        gen = torch.Generator().manual_seed(1)
+        gen = torch.Generator(device=device).manual_seed(1)
+        sync(device)
         t0 = time.perf_counter()
         ddim_sample(net, 256, 50, 1.0, gen)
+        sync(device)
         s = time.perf_counter() - t0
         print(f"DDIM-50 sampling, batch 256: {s:.2f} s ({256 / s:.1f} images/s, {s / 50:.3f} s/step)")
 
