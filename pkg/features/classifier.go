@@ -390,22 +390,8 @@ func (c *Classifier) run(images []float32, n int, emit func(lo, hi int, feats, l
 // len(images) != n*784 or the backend fails. The same input always gives the same
 // output.
 func (c *Classifier) Features(images []float32, n int) ([][]float64, error) {
-	f := c.Config.FeatureDim
-	out := make([][]float64, n)
-	flat := make([]float64, n*f)
-	err := c.run(images, n, func(lo, hi int, feats, _ []float32) {
-		for i := lo; i < hi; i++ {
-			row := flat[i*f : (i+1)*f : (i+1)*f]
-			for j, v := range feats[(i-lo)*f : (i-lo+1)*f] {
-				row[j] = float64(v)
-			}
-			out[i] = row
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	feats, _, err := c.outputs(images, n)
+	return feats, err
 }
 
 // Predict returns the most likely class (argmax of the logits; the lowest index on
@@ -434,10 +420,12 @@ func (c *Classifier) Probs(images []float32, n int) ([][]float64, error) {
 // outputs returns Features and Probs of n images from one pass of the network.
 func (c *Classifier) outputs(images []float32, n int) (feats, probs [][]float64, err error) {
 	f, k := c.Config.FeatureDim, c.Config.Classes
+	feats = make([][]float64, 0, max(n, 0)) // run rejects n < 1
+	flat := make([]float64, max(n, 0)*f)
 	err = c.run(images, n, func(lo, hi int, fb, logits []float32) {
-		for i := range hi - lo {
-			row := make([]float64, f)
-			for j, v := range fb[i*f : (i+1)*f] {
+		for i := lo; i < hi; i++ {
+			row := flat[i*f : (i+1)*f : (i+1)*f]
+			for j, v := range fb[(i-lo)*f : (i-lo+1)*f] {
 				row[j] = float64(v)
 			}
 			feats = append(feats, row)

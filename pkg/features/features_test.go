@@ -402,6 +402,14 @@ func TestProbs(t *testing.T) {
 	if _, err := c.Probs(a.X[:100], 1); err == nil {
 		t.Error("Probs with a short image: no error")
 	}
+	for _, n := range []int{0, -1} {
+		if _, err := c.Features(a.X, n); err == nil {
+			t.Errorf("Features with n = %d: no error", n)
+		}
+		if _, err := c.Probs(a.X, n); err == nil {
+			t.Errorf("Probs with n = %d: no error", n)
+		}
+	}
 }
 
 // MNIST: trained once per test binary, in a temporary cache, for the non-short tests.
