@@ -662,9 +662,9 @@ func nullableFloat(v float64) any {
 
 // End flushes everything and marks the run finished when err is nil, killed
 // when err wraps context.Canceled (the run was stopped on purpose), or failed
-// otherwise; killed and failed runs keep err's message. It returns the first error met while
-// logging or ending (nil when all was recorded), so a caller can check that
-// the run's data is complete. Calling End again does nothing and returns the
+// otherwise; killed and failed runs keep err's message. It returns the first
+// error met while logging or ending (nil when all was recorded), so a caller can
+// check that the run's data is complete. Calling End again does nothing and returns the
 // same result.
 func (r *Run) End(err error) error {
 	if !r.Enabled() {
