@@ -149,8 +149,8 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 		res.Cells = append(res.Cells, cr)
 		ran++
 		cellWall += time.Since(cellStart)
-		costDone += c.cellCost(cell)
-		costLeft -= c.cellCost(cell)
+		cost := c.cellCost(cell)
+		costDone, costLeft = costDone+cost, costLeft-cost
 		if r.Progress != nil {
 			el := time.Since(start)
 			// Time left: the wall time per denoiser call of the cells so far (training

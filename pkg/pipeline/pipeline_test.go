@@ -17,6 +17,17 @@ import (
 
 const testGMM = `{"weights": [0.5, 0.5], "means": [[-1.5, 0], [1.5, 0.5]], "stds": [0.3, 0.2]}`
 
+// testStore opens a tracker database in a temporary folder, closed when the test ends.
+func testStore(t *testing.T) *track.Store {
+	t.Helper()
+	st, err := track.Open(filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 func writeRecipe(t *testing.T, text string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -95,11 +106,7 @@ func TestTrainLoadSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := track.Open(filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testStore(t)
 	ck := filepath.Join(t.TempDir(), "ck")
 	res, err := Train(context.Background(), r, TrainOptions{CheckpointDir: ck, Store: st})
 	if err != nil {
@@ -216,11 +223,7 @@ func TestTrainCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := track.Open(filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testStore(t)
 	ck := filepath.Join(t.TempDir(), "ck")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
