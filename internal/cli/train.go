@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 
 	"github.com/difflab/difflab/pkg/pipeline"
@@ -23,13 +24,15 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func runTrain(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("train", "train --config FILE.toml [--set key=value ...] [--steps N] [--checkpoint-dir DIR] [--db FILE] [--no-track]", stdout)
+	fs := newFlagSet("train", "train --config FILE.toml [--set key=value ...] [--steps N] [--checkpoint-dir DIR] [--db FILE] [--name NAME] [--experiment NAME] [--no-track]", stdout)
 	config := fs.String("config", "", "recipe file (TOML): [data], [model], [schedule], [train], [preview] (required)")
 	var sets multiFlag
 	fs.Var(&sets, "set", "override a recipe field, e.g. --set train.steps=200 --set model.unet.base_channels=16 (repeatable)")
 	steps := fs.Int("steps", 0, "override train.steps")
 	ckpt := fs.String("checkpoint-dir", "", "checkpoint folder (default runs/checkpoints/<recipe hash>)")
 	db := fs.String("db", "", "tracker database (default $DIFFLAB_DB, else "+DefaultDB+")")
+	name := fs.String("name", "", "the tracker run's name (default: the recipe file's name without .toml)")
+	experiment := fs.String("experiment", "train", "the tracker run's experiment")
 	noTrack := fs.Bool("no-track", false, "do not log the run to the tracker")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	if done, code := parse(fs, args, stderr); done {
@@ -46,7 +49,11 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return usagef("%v", err)
 		}
-		o := pipeline.TrainOptions{CheckpointDir: *ckpt, Progress: stderr}
+		runName := *name
+		if runName == "" {
+			runName = strings.TrimSuffix(filepath.Base(*config), filepath.Ext(*config))
+		}
+		o := pipeline.TrainOptions{CheckpointDir: *ckpt, Progress: stderr, Experiment: *experiment, RunName: runName}
 		if *quiet {
 			o.Progress = nil
 		}

@@ -31,7 +31,8 @@ type TrainOptions struct {
 	// Store, when set, receives a run with the recipe as params, the loss curve,
 	// preview PNGs and the checkpoint path.
 	Store *track.Store
-	// Experiment and RunName of the tracker run. Default "train" and the dataset's name.
+	// Experiment and RunName of the tracker run. Default "train" and "DATA MODEL SCHEDULE"
+	// (e.g. "mnist unet linear"); difflab train names its runs after the recipe file.
 	Experiment, RunName string
 	// Progress receives a progress line with loss and steps/s (nil: none).
 	Progress io.Writer
