@@ -27,7 +27,7 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("train", "train --config FILE.toml [--set key=value ...] [--steps N] [--checkpoint-dir DIR] [--db FILE] [--name NAME] [--experiment NAME] [--no-track]", stdout)
 	config := fs.String("config", "", "recipe file (TOML): [data], [model], [schedule], [train], [preview] (required)")
 	var sets multiFlag
-	fs.Var(&sets, "set", "override a recipe field, e.g. --set train.steps=200 --set model.unet.base_channels=16 (repeatable)")
+	fs.Var(&sets, "set", "override a recipe field, e.g. --set train.steps=200 --set model.unet.basechannels=16 (repeatable)")
 	steps := fs.Int("steps", 0, "override train.steps")
 	ckpt := fs.String("checkpoint-dir", "", "checkpoint folder (default runs/checkpoints/<recipe hash>)")
 	db := fs.String("db", "", "tracker database (default $DIFFLAB_DB, else "+DefaultDB+")")

@@ -105,7 +105,7 @@ func DefaultRecipe(dataset string) Recipe {
 }
 
 // LoadRecipe reads a TOML recipe over the defaults of its dataset, applies the
-// overrides ("train.steps=200", "model.unet.base_channels=16": dotted keys and
+// overrides ("train.steps=200", "model.unet.basechannels=16": dotted keys and
 // TOML values) and validates it. Unknown keys are errors that name them.
 func LoadRecipe(path string, overrides ...string) (*Recipe, error) {
 	b, err := os.ReadFile(path)
