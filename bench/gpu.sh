@@ -21,9 +21,9 @@
 # $GPU_EXTRA is appended to every training's flags (e.g. "--set train.warmup_steps=1").
 #
 # The trainings (all four at once; the GPU is far from busy with any one of them):
-#   large-b128    configs/mnist-unet-large.toml at batch 128, $LARGE_STEPS steps
-#   default-b128  configs/mnist-unet-small.toml at batch 128, cosine, EMA 0.999, $DEFAULT_STEPS steps
-#   default-2h    configs/mnist-unet-small.toml with cosine decay over $CPU_STEPS steps at
+#   large-b128    configs/mnist-unet-large.toml at batch 128, $LARGE_STEPS steps (default 8000)
+#   default-b128  configs/mnist-unet-small.toml at batch 128, cosine, EMA 0.999, $DEFAULT_STEPS steps (8000)
+#   default-2h    configs/mnist-unet-small.toml with cosine decay over $CPU_STEPS steps (2700) at
 #                 batch 64: the run a 2-core CPU does in about two hours
 #   default-2h-v  the same with v-prediction
 set -euo pipefail
