@@ -207,15 +207,15 @@ run() {
 	say "machine: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo 'no nvidia-smi'); $(nproc) CPUs; $(date -u +%FT%TZ)"
 	if [[ ${GPU_DRY:-} == 1 ]]; then
 		export GOMLX_BACKEND=go
-		say "dry run on the pure-Go backend"
+		say "dry run on the pure-Go backend: no benchmarks"
 	else
 		setup_xla "${3:-}" || {
 			say "XLA does not work here; stopping"
 			return 3
 		}
+		go_benchmarks
+		torch_benchmarks
 	fi
-	[[ ${GPU_DRY:-} == 1 ]] || go_benchmarks
-	[[ ${GPU_DRY:-} == 1 ]] || torch_benchmarks
 	train_all || true
 	sample_all
 	pack_results

@@ -15,8 +15,7 @@ import (
 // errors that name the flag.
 func TestTrainSampleDenoise(t *testing.T) {
 	dir := t.TempDir()
-	gmm := filepath.Join(dir, "gmm.json")
-	os.WriteFile(gmm, []byte(`{"weights": [0.5, 0.5], "means": [[-1.5, 0], [1.5, 0.5]], "stds": [0.3, 0.2]}`), 0o644)
+	gmm := writeFile(t, "gmm.json", `{"weights": [0.5, 0.5], "means": [[-1.5, 0], [1.5, 0.5]], "stds": [0.3, 0.2]}`)
 	recipe := writeFile(t, "r.toml", `
 [data]
 name = "gmm"

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -13,10 +12,8 @@ import (
 // --name says otherwise, and --experiment files it under another experiment.
 func TestTrainRunNames(t *testing.T) {
 	dir := t.TempDir()
-	gmm := filepath.Join(dir, "gmm.json")
-	os.WriteFile(gmm, []byte(`{"weights": [1], "means": [[0, 0]], "stds": [1]}`), 0o644)
-	recipe := filepath.Join(dir, "tiny-gmm.toml")
-	os.WriteFile(recipe, []byte(`
+	gmm := writeFile(t, "gmm.json", gmmJSON)
+	recipe := writeFile(t, "tiny-gmm.toml", `
 [data]
 name = "gmm"
 gmm = "`+gmm+`"
@@ -31,7 +28,7 @@ log_every = 1
 [preview]
 n = 0
 steps = 5
-`), 0o644)
+`)
 	db := filepath.Join(dir, "runs.db")
 	for i, extra := range [][]string{nil, {"--name", "lr sweep a", "--experiment", "sweeps"}} {
 		args := append([]string{"train", "--config", recipe, "--checkpoint-dir", filepath.Join(dir, "ck", string(rune('a'+i))), "--db", db, "--quiet"}, extra...)
