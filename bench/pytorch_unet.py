@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch twin of difflab's UNets (pkg/models: DefaultUNetConfig, LargeUNetConfig), for timing.
+"""PyTorch twin of difflab's UNets (pkg/models: DefaultUNetConfig, SmallUNetConfig,
+LargeUNetConfig), for timing.
 
 Same architecture as models.UNetFn (Ho et al. 2020, appendix B): sinusoidal time
 embedding (BaseChannels wide, improved-diffusion's timestep_embedding) -> Linear ->
@@ -7,7 +8,9 @@ SiLU -> Linear; 3x3 conv in; per level NumResBlocks ResBlocks (+ attention at th
 listed resolutions) and a stride-2 3x3 conv down; middle Res/Attn/Res; per level in
 reverse NumResBlocks+1 ResBlocks on concatenated skips (+ attention) and nearest x2 +
 3x3 conv up; GroupNorm, SiLU, 3x3 conv out. The parameter count printed must equal
-UNetConfig.NumParams() (190,737 for the default, 1,112,801 for the large one).
+UNetConfig.NumParams() (679,601 for the default, 190,737 for the small one and
+1,112,801 for the large one). The training step regresses eps whatever the Go
+config's prediction type (the default's is v): the target does not change the cost.
 
 Timed: a training step (forward, MSE, backward, Adam) at batch 64, a forward pass at
 batch 256, and DDIM sampling with S = 50 steps (eta = 1, linear schedule, T = 1000) of
@@ -32,7 +35,8 @@ torch.manual_seed(0)
 IMAGE, IN_CH, NRES, TEMB, GROUPS = 28, 1, 1, 128, 8
 # name -> (base channels CH, channel multipliers MULT, attention resolutions ATTN, dropout)
 CONFIGS = {
-    "default": (16, (1, 2), (), 0.0),
+    "default": (16, (1, 2, 4), (), 0.0),
+    "small": (16, (1, 2), (), 0.0),
     "large": (32, (1, 2, 2), (7,), 0.1),
 }
 CH, MULT, ATTN, DROPOUT = CONFIGS["default"]

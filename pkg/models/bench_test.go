@@ -60,7 +60,8 @@ var unetBenches = []struct {
 	cfg    func() UNetConfig
 	params int
 }{
-	{"default", DefaultUNetConfig, 190737},
+	{"default", DefaultUNetConfig, 679601},
+	{"small", SmallUNetConfig, 190737},
 	{"large", LargeUNetConfig, 1112801},
 }
 
@@ -111,7 +112,7 @@ func BenchmarkUNetForward(b *testing.B) {
 // first call, which compiles the step graph, is not timed.
 func BenchmarkUNetSampleDDIM50(b *testing.B) {
 	const bs, steps = 256, 50
-	den := benchUNet(b, DefaultUNetConfig(), 190737)
+	den := benchUNet(b, DefaultUNetConfig(), 679601)
 	s := diffusion.MustNewSchedule(diffusion.ScheduleConfig{Kind: diffusion.Linear})
 	sm, err := diffusion.NewSampler(testBackend(b), s, den, diffusion.SamplerConfig{Kind: diffusion.DDIM, Steps: steps, Eta: 1})
 	if err != nil {

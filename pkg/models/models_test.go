@@ -142,8 +142,8 @@ func TestUNetForward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if den.Prediction != diffusion.PredictEps {
-		t.Errorf("Prediction = %q, want %q", den.Prediction, diffusion.PredictEps)
+	if den.Prediction != diffusion.PredictV || den.Prediction != cfg.Prediction {
+		t.Errorf("Prediction = %q, want the config's %q (the default, v)", den.Prediction, cfg.Prediction)
 	}
 	x, t0 := unetInputs(cfg, []int32{0, 0}, 1)
 	_, t1 := unetInputs(cfg, []int32{500, 500}, 1)

@@ -35,7 +35,7 @@ type UNetConfig struct {
 	// BaseChannels is the width of the first level, "ch" in Ho et al. Default 16.
 	BaseChannels int
 	// ChannelMult gives the width of each level as a multiple of BaseChannels; the
-	// resolution halves between consecutive levels. Default [1, 2]: 28 → 14.
+	// resolution halves between consecutive levels. Default [1, 2, 4]: 28 → 14 → 7.
 	ChannelMult []int
 	// NumResBlocks is the number of residual blocks per level on the way down (the way
 	// up has one more, as in Ho et al.). Default 1.
@@ -57,39 +57,53 @@ type UNetConfig struct {
 	Groups int
 	// Downsampling is how resolution halves: "conv" or "avgpool". Default "conv".
 	Downsampling Downsampling
-	// Prediction is what the network is trained to output. Default "epsilon".
+	// Prediction is what the network is trained to output. Default "v".
 	Prediction diffusion.Prediction
 	// Seed seeds the weight initialisation of the store NewUNet creates. Default 1.
 	Seed int64
 }
 
 // DefaultUNetConfig returns the defaults for 28×28×1 images (MNIST), a UNet sized to
-// train on a 2-core CPU with the pure-Go backend: two levels 28 → 14 of widths 16
-// and 32, self-attention only in the middle block (at 14×14), no dropout; 190,737
-// parameters (see UNetConfig.NumParams; bench/pytorch_unet.py builds the same
-// network). configs/mnist-unet-small.toml is its MNIST training recipe
+// train on a 2-core CPU with the pure-Go backend: three levels 28 → 14 → 7 of widths
+// 16, 32 and 64, self-attention only in the middle block (at 7×7), no dropout, and
+// v-prediction (Salimans & Ho 2022); 679,601 parameters (see UNetConfig.NumParams;
+// bench/pytorch_unet.py builds the same network). A training step costs about what
+// SmallUNetConfig's does, since the 28×28 level dominates, but the net learns MNIST
+// far better (bench/RESULTS.md). configs/mnist-unet.toml is its MNIST training recipe
 // (docs/mnist-samples.png). Every default of UNetConfig is set here and only here.
 func DefaultUNetConfig() UNetConfig {
 	return UNetConfig{
 		ImageSize:            28,
 		InChannels:           1,
 		BaseChannels:         16,
-		ChannelMult:          []int{1, 2},
+		ChannelMult:          []int{1, 2, 4},
 		NumResBlocks:         1,
 		AttentionResolutions: nil,
 		Dropout:              0,
 		TimeEmbedDim:         128,
 		Groups:               8,
 		Downsampling:         DownsampleConv,
-		Prediction:           diffusion.PredictEps,
+		Prediction:           diffusion.PredictV,
 		Seed:                 1,
 	}
 }
 
-// LargeUNetConfig is DefaultUNetConfig with three levels 28 → 14 → 7 of widths 32,
-// 64 and 64, attention at 7×7 as well as in the middle block, and dropout 0.1, as in
-// Ho et al.'s smaller models: 1,112,801 parameters, twice the default's training
-// step and forward pass on a 2-core CPU (bench/RESULTS.md); for a GPU or a long run
+// SmallUNetConfig is DefaultUNetConfig with two levels 28 → 14 of widths 16 and 32
+// (self-attention in the middle block at 14×14) and epsilon-prediction: 190,737
+// parameters, the default until the three-level net replaced it. It plateaus at about
+// 45% confidently classified MNIST samples however long it trains (bench/RESULTS.md);
+// configs/mnist-unet-small.toml and the ddim-table1-mnist experiment use it.
+func SmallUNetConfig() UNetConfig {
+	c := DefaultUNetConfig()
+	c.ChannelMult = []int{1, 2}
+	c.Prediction = diffusion.PredictEps
+	return c
+}
+
+// LargeUNetConfig is DefaultUNetConfig with widths 32, 64 and 64, attention at 7×7 as
+// well as in the middle block, dropout 0.1 and epsilon-prediction, as in Ho et al.'s
+// smaller models: 1,112,801 parameters, about twice the default's training step and
+// forward pass on a 2-core CPU (bench/RESULTS.md); for a GPU or a long run
 // (configs/mnist-unet-large.toml).
 func LargeUNetConfig() UNetConfig {
 	c := DefaultUNetConfig()
@@ -97,6 +111,7 @@ func LargeUNetConfig() UNetConfig {
 	c.ChannelMult = []int{1, 2, 2}
 	c.AttentionResolutions = []int{7}
 	c.Dropout = 0.1
+	c.Prediction = diffusion.PredictEps
 	return c
 }
 

@@ -267,7 +267,8 @@ func TestShippedRecipes(t *testing.T) {
 		t.Fatalf("no recipes under configs/: %v", err)
 	}
 	unets := map[string]models.UNetConfig{
-		"mnist-unet-small.toml": models.DefaultUNetConfig(),
+		"mnist-unet.toml":       models.DefaultUNetConfig(),
+		"mnist-unet-small.toml": models.SmallUNetConfig(),
 		"mnist-unet-large.toml": models.LargeUNetConfig(),
 	}
 	for _, p := range paths {
