@@ -10,7 +10,8 @@
 //
 //	den, err := models.NewUNet(models.DefaultUNetConfig())
 //	exec, err := model.NewExec(backend, den.Store, den.Fn)
-//	eps := exec.MustCall1(xt, t) // x_t [B, 28, 28, 1] float32, t [B] int32
+//	out := exec.MustCall1(xt, t) // x_t [B, 28, 28, 1] float32, t [B] int32
+//	// out is what den.Prediction names: v for the default UNet, eps or x0 if configured.
 //
 // Weights are created lazily: building a graph that calls Fn declares the variables,
 // and GoMLX initialises them (He-normal weights, zero biases, unit norm scales) with
