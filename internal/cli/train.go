@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/difflab/difflab/pkg/pipeline"
 	"github.com/difflab/difflab/pkg/track"
+	"github.com/difflab/difflab/pkg/train"
 )
 
 func init() {
@@ -24,7 +26,7 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func runTrain(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("train", "train --config FILE.toml [--set key=value ...] [--steps N] [--checkpoint-dir DIR] [--db FILE] [--name NAME] [--experiment NAME] [--no-track]", stdout)
+	fs := newFlagSet("train", "train --config FILE.toml [--set key=value ...] [--steps N] [--checkpoint-dir DIR] [--db FILE] [--name NAME] [--experiment NAME] [--no-track] [--check]", stdout)
 	config := fs.String("config", "", "recipe file (TOML): [data], [model], [schedule], [train], [preview] (required)")
 	var sets multiFlag
 	fs.Var(&sets, "set", "override a recipe field, e.g. --set train.steps=200 --set model.unet.basechannels=16 (repeatable)")
@@ -35,6 +37,7 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 	experiment := fs.String("experiment", "train", "the tracker run's experiment")
 	noTrack := fs.Bool("no-track", false, "do not log the run to the tracker")
 	quiet := fs.Bool("quiet", false, "no progress line")
+	check := fs.Bool("check", false, "load the recipe and its data, print the model, its parameters and where training would start, and exit")
 	if done, code := parse(fs, args, stderr); done {
 		return code
 	}
@@ -48,6 +51,9 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 		r, err := pipeline.LoadRecipe(*config, sets...)
 		if err != nil {
 			return usagef("%v", err)
+		}
+		if *check {
+			return checkTrain(stdout, *config, r, pipeline.CheckpointDirOf(r, *ckpt))
 		}
 		runName := *name
 		if runName == "" {
@@ -74,4 +80,41 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "trained %s (%d parameters) to step %d, loss %.5f\ncheckpoint: %s\n", r.Model.Kind, res.NumParams, res.Step, res.Loss, res.Checkpoint)
 		return nil
 	}(), stderr)
+}
+
+// checkTrain prints what "difflab train" would do with recipe r (read from path):
+// the data, the model and its parameter count, the schedule, the optimisation, and
+// the checkpoint it would resume from. It loads the data but builds no graph.
+func checkTrain(w io.Writer, path string, r *pipeline.Recipe, ckptDir string) error {
+	if err := r.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	ds, err := pipeline.LoadDataset(r)
+	if err != nil {
+		return err
+	}
+	desc, params, err := pipeline.DescribeModel(r, ds.Shape)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	n := len(ds.X) / ds.ExampleSize()
+	t := r.Train
+	fmt.Fprintf(w, "recipe:     %s (hash %s)\n", path, r.Hash())
+	fmt.Fprintf(w, "data:       %s, %d examples of shape %v\n", ds.Name, n, ds.Shape)
+	fmt.Fprintf(w, "model:      %s: %d parameters\n", desc, params)
+	fmt.Fprintf(w, "schedule:   %s, T = %d\n", r.Schedule.Kind, r.Schedule.T)
+	fmt.Fprintf(w, "training:   %d steps at batch %d (%.2f epochs), lr %g (warm-up %d, %s), EMA %g, seed %d\n",
+		t.Steps, t.BatchSize, float64(t.Steps*t.BatchSize)/float64(n), t.LearningRate, t.WarmupSteps, t.Decay, t.EMADecay, t.Seed)
+	m, err := train.ReadManifest(ckptDir)
+	switch {
+	case errors.Is(err, train.ErrNoCheckpoint):
+		fmt.Fprintf(w, "checkpoint: none in %s: training starts at step 0\n", ckptDir)
+	case err != nil:
+		return err
+	case m.Step >= t.Steps:
+		fmt.Fprintf(w, "checkpoint: %s at step %d: finished (train.steps = %d), training returns at once\n", m.Dir, m.Step, t.Steps)
+	default:
+		fmt.Fprintf(w, "checkpoint: %s at step %d: training resumes there\n", m.Dir, m.Step)
+	}
+	return nil
 }

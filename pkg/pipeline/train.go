@@ -61,25 +61,65 @@ const DefaultCheckpointRoot = "runs/checkpoints"
 // CheckpointDirFor is the default checkpoint folder of a recipe.
 func CheckpointDirFor(r *Recipe) string { return filepath.Join(DefaultCheckpointRoot, r.Hash()) }
 
+// CheckpointDirOf is the folder Train writes to: dir when it is not empty, else the
+// recipe's train.checkpoint_dir, else CheckpointDirFor(r).
+func CheckpointDirOf(r *Recipe, dir string) string {
+	switch {
+	case dir != "":
+		return dir
+	case r.Train.CheckpointDir != "":
+		return r.Train.CheckpointDir
+	}
+	return CheckpointDirFor(r)
+}
+
 // LoadDataset loads the recipe's training data.
 func LoadDataset(r *Recipe) (*data.Dataset, error) {
 	return data.Load(r.Data.Name, data.Options{N: r.Data.N, Seed: r.Data.Seed, GMMPath: r.Data.GMM, DataDir: r.Data.DataDir,
 		Split: data.Train, Pad: r.Data.Pad})
 }
 
+// DescribeModel returns the description and the number of parameters of the
+// recipe's model for examples of the given shape.
+func DescribeModel(r *Recipe, shape []int) (desc string, params int, err error) {
+	mlp, unet, err := sizedModel(r, shape)
+	switch {
+	case err != nil:
+		return "", 0, err
+	case r.Model.Kind == ModelMLP:
+		return mlp.String(), mlp.NumParams(), nil
+	}
+	return unet.String(), unet.NumParams(), nil
+}
+
 // NewDenoiser builds the recipe's untrained model for examples of the given shape.
 func NewDenoiser(r *Recipe, shape []int) (diffusion.Denoiser, error) {
+	mlp, unet, err := sizedModel(r, shape)
+	switch {
+	case err != nil:
+		return diffusion.Denoiser{}, err
+	case r.Model.Kind == ModelMLP:
+		return models.NewMLP(mlp)
+	}
+	return models.NewUNet(unet)
+}
+
+// sizedModel returns the recipe's model configurations with the data's shape filled
+// in: the MLP's input dimension, the UNet's image size and channels.
+func sizedModel(r *Recipe, shape []int) (models.MLPConfig, models.UNetConfig, error) {
+	mlp, unet := r.Model.MLP, r.Model.UNet
 	switch r.Model.Kind {
 	case ModelMLP:
-		c := r.Model.MLP
-		c.Dim = shape[len(shape)-1]
-		return models.NewMLP(c)
+		mlp.Dim = shape[len(shape)-1]
 	case ModelUNet:
-		c := r.Model.UNet
-		c.ImageSize, c.InChannels = shape[0], shape[2]
-		return models.NewUNet(c)
+		if len(shape) != 3 {
+			return mlp, unet, fmt.Errorf("recipe: model.kind unet needs images (height, width, channels), the data has shape %v", shape)
+		}
+		unet.ImageSize, unet.InChannels = shape[0], shape[2]
+	default:
+		return mlp, unet, fmt.Errorf("recipe: model.kind %q, want mlp or unet", r.Model.Kind)
 	}
-	return diffusion.Denoiser{}, fmt.Errorf("recipe: model.kind %q, want mlp or unet", r.Model.Kind)
+	return mlp, unet, nil
 }
 
 // Train trains the recipe's model, resuming from the latest checkpoint in the
@@ -118,13 +158,7 @@ func Train(ctx context.Context, r *Recipe, o TrainOptions) (*TrainResult, error)
 		return nil, err
 	}
 	cfg := r.Train
-	cfg.CheckpointDir = o.CheckpointDir
-	if cfg.CheckpointDir == "" {
-		cfg.CheckpointDir = r.Train.CheckpointDir
-	}
-	if cfg.CheckpointDir == "" {
-		cfg.CheckpointDir = CheckpointDirFor(r)
-	}
+	cfg.CheckpointDir = CheckpointDirOf(r, o.CheckpointDir)
 	tr, err := train.New(b, s, den, cfg, train.SourceOf(func() []float32 { return loader.Next().X }, loader.State, loader.Restore), ds.Shape)
 	if err != nil {
 		return nil, err
