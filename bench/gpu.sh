@@ -22,10 +22,10 @@
 #
 # The trainings (all four at once; the GPU is far from busy with any one of them):
 #   large-b128    configs/mnist-unet-large.toml at batch 128, $LARGE_STEPS steps (default 8000)
-#   default-b128  configs/mnist-unet-small.toml at batch 128, cosine, EMA 0.999, $DEFAULT_STEPS steps (8000)
-#   default-2h    configs/mnist-unet-small.toml with cosine decay over $CPU_STEPS steps (2700) at
-#                 batch 64: the run a 2-core CPU does in about two hours
-#   default-2h-v  the same with v-prediction
+#   default-b128  configs/mnist-unet.toml (the default UNet) at batch 128, EMA 0.999, $DEFAULT_STEPS steps (8000)
+#   default-2h    configs/mnist-unet.toml as it is, $CPU_STEPS steps (2400) at batch 64: the run a
+#                 2-core CPU does in about two hours
+#   small-b128    configs/mnist-unet-small.toml (the two-level small UNet) like default-b128
 set -euo pipefail
 
 pack() {
@@ -127,9 +127,9 @@ train_all() {
 	local cos=(--set train.decay=cosine)
 	declare -gA RUNS=(
 		[large-b128]="--config configs/mnist-unet-large.toml --set train.batch_size=128 --set train.steps=${LARGE_STEPS:-8000} --set train.checkpoint_every=1000 --set train.keep_last=2 --set train.sample_every=0"
-		[default-b128]="--config configs/mnist-unet-small.toml --set train.batch_size=128 --set train.steps=${DEFAULT_STEPS:-8000} --set train.learning_rate=2e-3 --set train.warmup_steps=200 --set train.ema_decay=0.999 --set train.checkpoint_every=1000 --set train.keep_last=2"
-		[default-2h]="--config configs/mnist-unet-small.toml --set train.steps=${CPU_STEPS:-2700} --set train.checkpoint_every=$((${CPU_STEPS:-2700} / 3)) --set train.keep_last=3"
-		[default-2h-v]="--config configs/mnist-unet-small.toml --set model.unet.prediction=v --set train.steps=${CPU_STEPS:-2700} --set train.checkpoint_every=$((${CPU_STEPS:-2700} / 3)) --set train.keep_last=3"
+		[default-b128]="--config configs/mnist-unet.toml --set train.batch_size=128 --set train.steps=${DEFAULT_STEPS:-8000} --set train.warmup_steps=200 --set train.ema_decay=0.999 --set train.checkpoint_every=1000 --set train.keep_last=2"
+		[default-2h]="--config configs/mnist-unet.toml --set train.steps=${CPU_STEPS:-2400} --set train.checkpoint_every=$((${CPU_STEPS:-2400} / 3)) --set train.keep_last=3"
+		[small-b128]="--config configs/mnist-unet-small.toml --set train.batch_size=128 --set train.steps=${DEFAULT_STEPS:-8000} --set train.learning_rate=2e-3 --set train.warmup_steps=200 --set train.ema_decay=0.999 --set train.checkpoint_every=1000 --set train.keep_last=2"
 	)
 	local name pids=()
 	for name in "${!RUNS[@]}"; do
