@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/difflab/difflab/pkg/diffusion"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -536,6 +537,33 @@ func (l *memLogger) LogMetric(k string, _ int64, v float64) error {
 }
 func (l *memLogger) LogArtifact(string, io.Reader) error { return nil }
 
+// TestProgressLine: the rate leaves out the first interval (the compilation), reads
+// in s/step below one step a second, and the time left is the remaining steps at
+// that rate.
+func TestProgressLine(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, 0, 10)
+	p.start = p.start.Add(-20 * time.Second)
+	p.lastTime = p.lastTime.Add(-30 * time.Second) // a slow first step: not a rate
+	p.update(2, 0.5)
+	if !strings.Contains(p.line, "step 2/10 (20.0%)  loss 0.5  - steps/s  elapsed 20s") || strings.Contains(p.line, "left") {
+		t.Errorf("first line %q, want no rate and no time left yet", p.line)
+	}
+	p.lastTime = p.lastTime.Add(-4 * time.Second) // 2 steps in 4 s
+	p.update(4, 0.25)
+	if want := "step 4/10 (40.0%)  loss 0.25  2.00 s/step  elapsed 20s  left 12s"; p.line != want {
+		t.Errorf("line %q, want %q", p.line, want)
+	}
+	p.lastTime = p.lastTime.Add(-3 * time.Second) // 6 steps in 3 s: smoothed 0.3*2 + 0.7*0.5 = 0.95 steps/s
+	p.update(10, 0.1)
+	if want := "step 10/10 (100.0%)  loss 0.1  1.05 s/step  elapsed 20s"; p.line != want {
+		t.Errorf("last line %q, want %q", p.line, want)
+	}
+	if got := buf.String(); strings.Count(got, "\r") != 3 {
+		t.Errorf("wrote %q, want 3 carriage-return refreshes", got)
+	}
+}
+
 func TestProgressAndSourceOf(t *testing.T) {
 	cfg := smallConfig()
 	cfg.Steps = 3
@@ -545,8 +573,8 @@ func TestProgressAndSourceOf(t *testing.T) {
 	if err := tr.Run(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := buf.String(); !strings.HasPrefix(got, "\rstep 3/3 (100.0%)  loss ") || !strings.Contains(got, "steps/s") || !strings.HasSuffix(got, "\n") {
-		t.Errorf("progress output %q, want a final line \\rstep 3/3 (100.0%%)  loss ... steps/s", got)
+	if got := buf.String(); !strings.HasPrefix(got, "\rstep 3/3 (100.0%)  loss ") || !(strings.Contains(got, " steps/s") || strings.Contains(got, " s/step")) || strings.Contains(got, "- steps/s") || !strings.HasSuffix(got, "\n") {
+		t.Errorf("progress output %q, want a final line \\rstep 3/3 (100.0%%)  loss ... with a rate", got)
 	}
 
 	type st struct{ N int }
