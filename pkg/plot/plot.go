@@ -88,11 +88,12 @@ type LineOptions struct {
 func Lines(w io.Writer, o LineOptions, series ...Series) error {
 	p := plot.New()
 	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = o.Title, o.XLabel, o.YLabel
+	p.X.Tick.Marker, p.Y.Tick.Marker = LinearTicker{}, LinearTicker{}
 	if o.LogX {
-		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{}
+		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, LogTicker{}
 	}
 	if o.LogY {
-		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, LogTicker{}
 	}
 	for i, s := range series {
 		if len(s.X) != len(s.Y) {
@@ -219,16 +220,50 @@ func fixLogRange(a *plot.Axis) {
 	a.Min, a.Max = lo/2, hi*2
 }
 
-// logTicks are gonum's log-scale ticks with labels of at most 3 significant digits
-// ("1e-04" rather than "9.9999999e-05").
-type logTicks struct{}
+// LogTicker gives gonum's log-scale ticks with labels of at most 3 significant digits
+// ("1e-04" rather than "9.9999999e-05"). When the range spans less than two decades,
+// the ticks are 1..9 times the powers of ten inside it, those at 1, 2 and 5 labelled,
+// so that a loss curve between 0.13 and 1.2 reads 0.2, 0.5, 1 rather than a lone 1.
+type LogTicker struct{}
 
 // Ticks implements plot.Ticker.
-func (logTicks) Ticks(min, max float64) []plot.Tick {
+func (LogTicker) Ticks(min, max float64) []plot.Tick {
+	if min > 0 && max/min < 100 {
+		var ticks []plot.Tick
+		for k := math.Floor(math.Log10(min)); k <= math.Ceil(math.Log10(max)); k++ {
+			for m := 1.0; m <= 9; m++ {
+				v, _ := strconv.ParseFloat(strconv.FormatFloat(m*math.Pow(10, k), 'g', 3, 64), 64)
+				if v < min || v > max {
+					continue
+				}
+				t := plot.Tick{Value: v}
+				if m == 1 || m == 2 || m == 5 {
+					t.Label = strconv.FormatFloat(v, 'g', 3, 64)
+				}
+				ticks = append(ticks, t)
+			}
+		}
+		return ticks
+	}
 	ticks := plot.LogTicks{Prec: -1}.Ticks(min, max)
 	for i := range ticks {
 		if ticks[i].Label != "" {
 			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', 3, 64)
+		}
+	}
+	return ticks
+}
+
+// LinearTicker gives gonum's default ticks with labels in the shortest form that
+// keeps 6 significant digits: 250 and 0.3 rather than 250.00 and 0.30000000000000004.
+type LinearTicker struct{}
+
+// Ticks implements plot.Ticker.
+func (LinearTicker) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', 6, 64)
 		}
 	}
 	return ticks

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"image/png"
 	"io"
+	"slices"
+	"strings"
 	"testing"
+
+	"gonum.org/v1/plot"
 )
 
 func TestScatterAndLinesArePNGs(t *testing.T) {
@@ -67,5 +71,31 @@ func TestLinesLogAxisOnePoint(t *testing.T) {
 		return Lines(w, LineOptions{LogX: true, LogY: true}, Series{"one", []float64{10}, []float64{0.5}})
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTickLabels: linear ticks drop trailing zeros and rounding noise; log ticks over
+// less than two decades label 2 and 5 times the powers of ten too.
+func TestTickLabels(t *testing.T) {
+	labels := func(ts []plot.Tick) []string {
+		var l []string
+		for _, tk := range ts {
+			if tk.Label != "" {
+				l = append(l, tk.Label)
+			}
+		}
+		return l
+	}
+	if got := labels(LinearTicker{}.Ticks(0, 2400)); !slices.Contains(got, "1000") || slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, ".") }) {
+		t.Errorf("linear ticks over [0, 2400]: %q, want whole numbers such as 1000", got)
+	}
+	if got := labels(LinearTicker{}.Ticks(0, 0.9)); slices.ContainsFunc(got, func(s string) bool { return len(s) > 4 }) {
+		t.Errorf("linear ticks over [0, 0.9]: %q, want short labels such as 0.3", got)
+	}
+	if got, want := labels(LogTicker{}.Ticks(0.13, 1.2)), []string{"0.2", "0.5", "1"}; !slices.Equal(got, want) {
+		t.Errorf("log ticks over [0.13, 1.2]: %q, want %q", got, want)
+	}
+	if got := labels(LogTicker{}.Ticks(1e-4, 1)); slices.Contains(got, "0.002") || !slices.Contains(got, "0.001") {
+		t.Errorf("log ticks over [1e-4, 1]: %q, want the powers of ten only", got)
 	}
 }

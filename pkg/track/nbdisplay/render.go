@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	dlplot "github.com/difflab/difflab/pkg/plot"
 	"github.com/difflab/difflab/pkg/track"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -136,9 +137,9 @@ func ChartPNG(series []Series, opts ChartOptions) ([]byte, error) {
 	p.Title.Text = opts.Title
 	p.X.Label.Text = opts.XLabel
 	p.Y.Label.Text = opts.YLabel
+	p.X.Tick.Marker, p.Y.Tick.Marker = dlplot.LinearTicker{}, dlplot.LinearTicker{}
 	if opts.LogY {
-		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, dlplot.LogTicker{}
 	}
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
