@@ -223,7 +223,8 @@ func fixLogRange(a *plot.Axis) {
 // LogTicker gives gonum's log-scale ticks with labels of at most 3 significant digits
 // ("1e-04" rather than "9.9999999e-05"). When the range spans less than two decades,
 // the ticks are 1..9 times the powers of ten inside it, those at 1, 2 and 5 labelled,
-// so that a loss curve between 0.13 and 1.2 reads 0.2, 0.5, 1 rather than a lone 1.
+// so that a loss curve between 0.13 and 1.2 reads 0.2, 0.5, 1 rather than a lone 1;
+// a range with fewer than two such ticks gets its two ends labelled.
 type LogTicker struct{}
 
 // Ticks implements plot.Ticker.
@@ -242,6 +243,9 @@ func (LogTicker) Ticks(min, max float64) []plot.Tick {
 				}
 				ticks = append(ticks, t)
 			}
+		}
+		if len(ticks) < 2 { // a range inside one step of the 1..9 ladder: label its ends
+			ticks = []plot.Tick{{Value: min, Label: strconv.FormatFloat(min, 'g', 3, 64)}, {Value: max, Label: strconv.FormatFloat(max, 'g', 3, 64)}}
 		}
 		return ticks
 	}
