@@ -82,13 +82,11 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 	}(), stderr)
 }
 
-// checkTrain prints what "difflab train" would do with recipe r (read from path):
+// checkTrain prints what "difflab train" would do with recipe r (read and validated
+// by pipeline.LoadRecipe from path):
 // the data, the model and its parameter count, the schedule, the optimisation, and
 // the checkpoint it would resume from. It loads the data but builds no graph.
 func checkTrain(w io.Writer, path string, r *pipeline.Recipe, ckptDir string) error {
-	if err := r.Validate(); err != nil {
-		return usagef("%v", err)
-	}
 	ds, err := pipeline.LoadDataset(r)
 	if err != nil {
 		return err

@@ -12,10 +12,14 @@ import (
 	"github.com/difflab/difflab/pkg/track"
 )
 
-const tinyGMMRecipe = `
+// writeTinyGMMRecipe writes a 2-step recipe for an MLP on 256 points of gmmJSON's
+// mixture, and the mixture, and returns the recipe's path.
+func writeTinyGMMRecipe(t *testing.T) string {
+	t.Helper()
+	return writeFile(t, "tiny-gmm.toml", `
 [data]
 name = "gmm"
-gmm = "GMM"
+gmm = "`+writeFile(t, "gmm.json", gmmJSON)+`"
 n = 256
 [schedule]
 T = 10
@@ -27,13 +31,14 @@ log_every = 1
 [preview]
 n = 0
 steps = 5
-`
+`)
+}
 
 // TestTrainCheck: --check reports the model's parameter count and where training
 // would start, and trains nothing; after a training it reports the checkpoint.
 func TestTrainCheck(t *testing.T) {
 	dir := t.TempDir()
-	recipe := writeFile(t, "tiny-gmm.toml", strings.Replace(tinyGMMRecipe, "GMM", writeFile(t, "gmm.json", gmmJSON), 1))
+	recipe := writeTinyGMMRecipe(t)
 	ck := filepath.Join(dir, "ck")
 	mlp := models.DefaultMLPConfig()
 	mlp.Dim = 2
@@ -73,7 +78,7 @@ func TestTrainCheck(t *testing.T) {
 // --name says otherwise, and --experiment files it under another experiment.
 func TestTrainRunNames(t *testing.T) {
 	dir := t.TempDir()
-	recipe := writeFile(t, "tiny-gmm.toml", strings.Replace(tinyGMMRecipe, "GMM", writeFile(t, "gmm.json", gmmJSON), 1))
+	recipe := writeTinyGMMRecipe(t)
 	db := filepath.Join(dir, "runs.db")
 	for i, extra := range [][]string{nil, {"--name", "lr sweep a", "--experiment", "sweeps"}} {
 		args := append([]string{"train", "--config", recipe, "--checkpoint-dir", filepath.Join(dir, "ck", string(rune('a'+i))), "--db", db, "--quiet"}, extra...)

@@ -249,13 +249,7 @@ func (LogTicker) Ticks(min, max float64) []plot.Tick {
 		}
 		return ticks
 	}
-	ticks := plot.LogTicks{Prec: -1}.Ticks(min, max)
-	for i := range ticks {
-		if ticks[i].Label != "" {
-			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', 3, 64)
-		}
-	}
-	return ticks
+	return relabel(plot.LogTicks{Prec: -1}.Ticks(min, max), 3)
 }
 
 // LinearTicker gives gonum's default ticks with labels in the shortest form that
@@ -264,10 +258,15 @@ type LinearTicker struct{}
 
 // Ticks implements plot.Ticker.
 func (LinearTicker) Ticks(min, max float64) []plot.Tick {
-	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	return relabel(plot.DefaultTicks{}.Ticks(min, max), 6)
+}
+
+// relabel rewrites the label of every labelled tick as its value with at most prec
+// significant digits, in the shortest form.
+func relabel(ticks []plot.Tick, prec int) []plot.Tick {
 	for i := range ticks {
 		if ticks[i].Label != "" {
-			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', 6, 64)
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', prec, 64)
 		}
 	}
 	return ticks
