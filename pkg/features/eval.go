@@ -9,11 +9,12 @@ import (
 )
 
 // PRNeighbors is the k of the precision and recall computed by EvalImages
-// (Kynkäänniemi et al. 2019 use 3).
-const PRNeighbors = 3
+// (Kynkäänniemi et al. 2019 use 3), metrics.PrecisionRecall's default.
+const PRNeighbors = metrics.DefaultPRNeighbors
 
 // EvalImages compares n generated images gen with n real images real (each laid out
-// as data.Dataset.X: n*784 float32 in [-1, 1]) in the feature space of cls:
+// as data.Dataset.X: n*784 float32 in [-1, 1]) in the feature space of cls, with
+// the metrics of metrics.Names(metrics.Images):
 //
 //	"fid"       metrics.FID(features(gen), features(real))
 //	"kid"       metrics.KID(features(gen), features(real), KIDConfig{Seed: seed})
@@ -53,19 +54,14 @@ func EvalImages(cls *Classifier, gen []float32, real []float32, n int, seed uint
 	}
 	out := map[string]metrics.Result{}
 	err = exceptions.TryCatch[error](func() {
-		fid, err := metrics.FID(fg, fr)
+		res, err := metrics.Evaluate(metrics.Names(metrics.Images), metrics.Input{Features: fg, RefFeatures: fr, Probs: probs, Seed: seed})
 		if err != nil {
 			panic(err)
 		}
-		out["fid"] = fid
-		out["kid"] = metrics.KID(fg, fr, metrics.KIDConfig{Seed: seed})
-		out["precision"], out["recall"] = metrics.PrecisionRecall(fr, fg, PRNeighbors)
-		out["is"] = metrics.ClassifierScore(probs)
-		out["confident"] = metrics.Confident(probs, 0)
+		for _, r := range res {
+			out[r.Name] = r
+		}
 	})
-	if err != nil {
-		return nil, none, fmt.Errorf("features: EvalImages: %w", err)
-	}
 	for k, r := range out {
 		p := make(map[string]any, len(r.Params)+2)
 		for pk, pv := range r.Params {

@@ -108,6 +108,27 @@ func ModeWeights(g *diffusion.GMM, x [][]float64, k float64) ModeStats {
 	return st
 }
 
+// ModeError is the total-variation distance between the share of samples at each
+// component of g (ModeWeights with the default off-mode threshold) and the true
+// weights pi_k, the off-mode samples counted as a bin of their own whose true
+// weight is 0:
+//
+//	modes = 1/2 (sum_k |w_k - pi_k| + off)
+//
+// 0 when every mode holds its weight; 1 when all samples are off-mode. The Result
+// is named "modes", with Parts "w0", "w1", ... (the sampled weights) and "off",
+// Params "off_mode_stds", N = len(x). It panics as ModeWeights does.
+func ModeError(g *diffusion.GMM, x [][]float64) Result {
+	ms := ModeWeights(g, x, 0)
+	tv := ms.OffMode
+	parts := map[string]float64{"off": ms.OffMode}
+	for k, w := range ms.Weights {
+		tv += math.Abs(w - g.Weights[k])
+		parts[fmt.Sprintf("w%d", k)] = w
+	}
+	return Result{Name: "modes", Value: tv / 2, N: ms.N, Params: map[string]any{"off_mode_stds": ms.K}, Parts: parts, Version: ms.Version}
+}
+
 // checkGMM panics unless g is non-nil and x is a non-empty sample of g's dimension.
 func checkGMM(fn string, g *diffusion.GMM, x [][]float64) {
 	if g == nil {

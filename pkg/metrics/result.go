@@ -29,6 +29,9 @@ type Result struct {
 	Seed uint64 `json:"seed"`
 	// Params holds the resolved parameters, defaults filled in.
 	Params map[string]any `json:"params,omitempty"`
+	// Parts holds named sub-values behind Value, e.g. the weight of each mode
+	// behind "modes"; a tracker logs them as NAME/KEY.
+	Parts map[string]float64 `json:"parts,omitempty"`
 	// Version is the package Version that computed Value.
 	Version string `json:"version"`
 }
