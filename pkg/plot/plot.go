@@ -239,13 +239,13 @@ func (LogTicker) Ticks(min, max float64) []plot.Tick {
 				}
 				t := plot.Tick{Value: v}
 				if m == 1 || m == 2 || m == 5 {
-					t.Label = strconv.FormatFloat(v, 'g', 3, 64)
+					t.Label = tickLabel(v, 3)
 				}
 				ticks = append(ticks, t)
 			}
 		}
 		if len(ticks) < 2 { // a range inside one step of the 1..9 ladder: label its ends
-			ticks = []plot.Tick{{Value: min, Label: strconv.FormatFloat(min, 'g', 3, 64)}, {Value: max, Label: strconv.FormatFloat(max, 'g', 3, 64)}}
+			ticks = []plot.Tick{{Value: min, Label: tickLabel(min, 3)}, {Value: max, Label: tickLabel(max, 3)}}
 		}
 		return ticks
 	}
@@ -266,10 +266,20 @@ func (LinearTicker) Ticks(min, max float64) []plot.Tick {
 func relabel(ticks []plot.Tick, prec int) []plot.Tick {
 	for i := range ticks {
 		if ticks[i].Label != "" {
-			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', prec, 64)
+			ticks[i].Label = tickLabel(ticks[i].Value, prec)
 		}
 	}
 	return ticks
+}
+
+// tickLabel is v with at most prec significant digits in the shortest form, except
+// that whole numbers below a million are written out: 1000, not 1e+03.
+func tickLabel(v float64, prec int) string {
+	s := strconv.FormatFloat(v, 'g', prec, 64)
+	if r, err := strconv.ParseFloat(s, 64); err == nil && r == math.Trunc(r) && math.Abs(r) < 1e6 {
+		return strconv.FormatFloat(r, 'f', 0, 64)
+	}
+	return s
 }
 
 func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

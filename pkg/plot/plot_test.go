@@ -98,6 +98,9 @@ func TestTickLabels(t *testing.T) {
 	if got, want := labels(LogTicker{}.Ticks(0.13, 0.19)), []string{"0.13", "0.19"}; !slices.Equal(got, want) {
 		t.Errorf("log ticks over [0.13, 0.19]: %q, want the ends %q", got, want)
 	}
+	if got, want := labels(LogTicker{}.Ticks(10, 1000)), []string{"10", "100", "1000"}; !slices.Equal(got, want) {
+		t.Errorf("log ticks over [10, 1000]: %q, want %q (whole numbers written out)", got, want)
+	}
 	if got := labels(LogTicker{}.Ticks(1e-4, 1)); slices.Contains(got, "0.002") || !slices.Contains(got, "0.001") {
 		t.Errorf("log ticks over [1e-4, 1]: %q, want the powers of ten only", got)
 	}
