@@ -44,6 +44,10 @@ const (
 	DefaultStaleAfterBeats = 12
 )
 
+// Params are a run's parameters by key: strings, integers, floats and booleans
+// (see LogParam for the types accepted and how they are stored).
+type Params map[string]any
+
 // RunOptions describes a run to start. Only Experiment and Name are commonly
 // set; zero values select the documented defaults.
 type RunOptions struct {
@@ -52,7 +56,7 @@ type RunOptions struct {
 	// Name is a label for people; it need not be unique. "" is allowed.
 	Name string
 	// Params are logged as if by LogParam before StartRun returns.
-	Params map[string]any
+	Params Params
 	// Tags are set as if by SetTag.
 	Tags map[string]string
 	// Note is the run's free-text note.
