@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/difflab/difflab/pkg/metrics"
 	"github.com/difflab/difflab/pkg/plot"
 	"github.com/difflab/difflab/pkg/track"
 )
@@ -152,11 +153,45 @@ func (p *Pivot) Table() (header []string, rows [][]string) {
 	return header, rows
 }
 
-// HTML returns the pivot as an HTML table (see Table), captioned with the value.
-func (p *Pivot) HTML() string {
-	h, r := p.Table()
-	return strings.Replace(HTMLTable(h, r), "<table>", "<table>\n<caption>"+htmlEscape(p.Value)+"</caption>", 1)
+// Best returns, for each column, the row index of the best mean when Value is a
+// ranked metric of the metrics registry ("metrics.loglik": higher is better;
+// "metrics.swd": lower), and -1 for an empty column or any other Value.
+func (p *Pivot) Best() []int {
+	best := make([]int, len(p.Cols))
+	m, ok := metrics.Lookup(strings.TrimPrefix(p.Value, "metrics."))
+	for j := range best {
+		best[j] = -1
+		if !ok || !m.Ranked() || !strings.HasPrefix(p.Value, "metrics.") {
+			continue
+		}
+		for i := range p.Rows {
+			if p.N[i][j] > 0 && (best[j] < 0 || m.Better(p.Mean[i][j], p.Mean[best[j]][j])) {
+				best[j] = i
+			}
+		}
+	}
+	return best
 }
+
+// HTML returns the pivot as an HTML table (see Table), captioned with the value.
+func (p *Pivot) HTML() string { return p.html(nil) }
+
+// HTMLBest is HTML with the best value of each column (see Best) in bold.
+func (p *Pivot) HTMLBest() string { return p.html(p.Best()) }
+
+func (p *Pivot) html(best []int) string {
+	h, r := p.Table()
+	for j, i := range best {
+		if i >= 0 {
+			r[i][j+1] = boldMark + r[i][j+1]
+		}
+	}
+	t := strings.ReplaceAll(HTMLTable(h, r), "<td>"+boldMark, "<td style=\"font-weight:bold\">")
+	return strings.Replace(t, "<table>", "<table>\n<caption>"+htmlEscape(p.Value)+"</caption>", 1)
+}
+
+// boldMark flags a cell for HTML to bold; HTMLTable escapes cells, not it.
+const boldMark = "\x00"
 
 // Series returns one line per row, x the column values (which must be
 // numbers: it panics otherwise) and y the means, for plot.Lines.

@@ -52,3 +52,33 @@ func TestPivot(t *testing.T) {
 	wantPanic(t, "not a number", func() { q.Series() })
 	wantPanic(t, "field", func() { Field(runs[0], "bogus.x") })
 }
+
+func TestPivotBest(t *testing.T) {
+	runs := []track.RunInfo{
+		{Params: map[string]any{"steps": int64(10)}, Tags: map[string]string{"row": "eta=0"}, Metrics: map[string]float64{"swd": 2, "loglik": -3, "latent_std": 0.9}},
+		{Params: map[string]any{"steps": int64(10)}, Tags: map[string]string{"row": "eta=1"}, Metrics: map[string]float64{"swd": 1, "loglik": -4, "latent_std": 1.1}},
+		{Params: map[string]any{"steps": int64(20)}, Tags: map[string]string{"row": "eta=1"}, Metrics: map[string]float64{"swd": 5, "loglik": -1, "latent_std": 1}},
+	}
+	for _, c := range []struct {
+		value string
+		want  []int
+	}{
+		{"metrics.swd", []int{1, 1}},    // lower is better
+		{"metrics.loglik", []int{0, 1}}, // higher is better
+		{"metrics.latent_std", []int{-1, -1}},
+		{"params.steps", []int{-1}},
+	} {
+		col := "params.steps"
+		if c.value == "params.steps" {
+			col = "tags.row"
+		}
+		p := NewPivot(runs, "tags.row", col, c.value)
+		if got := p.Best(); !slices.Equal(got[:len(c.want)], c.want) {
+			t.Errorf("NewPivot(%s).Best() = %v, want %v", c.value, got, c.want)
+		}
+	}
+	html := NewPivot(runs, "tags.row", "params.steps", "metrics.loglik").HTMLBest()
+	if !strings.Contains(html, `<td style="font-weight:bold">-3</td>`) || !strings.Contains(html, "<td>-4</td>") || strings.Contains(html, "\x00") {
+		t.Errorf("HTMLBest:\n%s", html)
+	}
+}
