@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/difflab/difflab/pkg/diffusion"
 	"github.com/difflab/difflab/pkg/experiment"
 	"github.com/difflab/difflab/pkg/track"
 )
@@ -54,16 +55,13 @@ func runDemoExperiments(ctx context.Context, st *track.Store, root, out string, 
 		// 50 with eta 0 and 1, one seed, one schedule.
 		cfg.Name = "demo-" + e.label
 		cfg.Seeds = []uint64{1}
-		cfg.Schedules = []string{"linear"}
+		cfg.Schedules = []diffusion.ScheduleKind{diffusion.Linear}
 		cfg.Grid.Etas = []float64{0, 1}
 		cfg.Grid.Steps = []int{10, 50, 1000}
 		cfg.Eval.N = n
-		if cfg.Model.Kind == experiment.ModelTrain {
-			tc := cfg.Model.Train["train"].(map[string]any)
-			tc["steps"] = steps
-			if w, ok := tc["warmup_steps"].(int64); ok && int(w) > steps/10 {
-				tc["warmup_steps"] = steps / 10 // keep the warm-up a tenth of a short run
-			}
+		if tc := cfg.Model.Train; tc != nil {
+			tc.Train.Steps = steps
+			tc.Train.WarmupSteps = min(tc.Train.WarmupSteps, steps/10) // keep the warm-up a tenth of a short run
 		}
 		fmt.Fprintf(stderr, "== %s denoiser (%s)\n", e.label, cfg.Model.Kind)
 		r := &experiment.Runner{Config: cfg, Store: st, OutDir: filepath.Join(out, e.label), Progress: stderr,

@@ -14,17 +14,17 @@ const RowSigmaHat = "sigma-hat"
 
 // Cell is one point of the sampler grid, evaluated once per seed.
 type Cell struct {
-	Schedule string
-	Spacing  string
-	Sampler  string  // ddim or ddpm-strided
-	Eta      float64 // DDIM only
+	Schedule diffusion.ScheduleKind
+	Spacing  diffusion.Spacing
+	Sampler  diffusion.SamplerKind // DDIM or DDPMStrided
+	Eta      float64               // DDIM only
 	Steps    int
 	Seed     uint64
 }
 
 // Row is the cell's row of Table 1: "eta=0", "eta=0.2", ... or "sigma-hat".
 func (c Cell) Row() string {
-	if c.Sampler == string(diffusion.DDPMStrided) {
+	if c.Sampler == diffusion.DDPMStrided {
 		return RowSigmaHat
 	}
 	return "eta=" + strconv.FormatFloat(c.Eta, 'g', -1, 64)
@@ -38,7 +38,7 @@ func (c Cell) Key() string {
 // SamplerConfig is the cell's sampler configuration.
 func (c Cell) SamplerConfig(clip float64) diffusion.SamplerConfig {
 	sc := diffusion.SamplerConfig{
-		Kind: diffusion.SamplerKind(c.Sampler), Steps: c.Steps, Spacing: diffusion.Spacing(c.Spacing), ClipX0: clip,
+		Kind: c.Sampler, Steps: c.Steps, Spacing: c.Spacing, ClipX0: clip,
 	}
 	if sc.Kind == diffusion.DDIM {
 		sc.Eta = c.Eta
@@ -57,7 +57,7 @@ func (c *Config) Cells() []Cell {
 			for _, seed := range c.Seeds {
 				for _, S := range c.Grid.Steps {
 					for _, smp := range c.Grid.Samplers {
-						if smp == string(diffusion.DDIM) {
+						if smp == diffusion.DDIM {
 							for _, eta := range c.Grid.Etas {
 								out = append(out, Cell{sched, sp, smp, eta, S, seed})
 							}
@@ -76,14 +76,14 @@ func (c *Config) Cells() []Cell {
 func (c *Config) Rows() []string {
 	var rows []string
 	for _, smp := range c.Grid.Samplers {
-		if smp == string(diffusion.DDIM) {
+		if smp == diffusion.DDIM {
 			for _, eta := range c.Grid.Etas {
 				rows = append(rows, Cell{Sampler: smp, Eta: eta}.Row())
 			}
 		}
 	}
 	for _, smp := range c.Grid.Samplers {
-		if smp == string(diffusion.DDPMStrided) {
+		if smp == diffusion.DDPMStrided {
 			rows = append(rows, RowSigmaHat)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/difflab/difflab/pkg/data"
 	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/metrics"
 	"github.com/difflab/difflab/pkg/pipeline"
 	"github.com/difflab/difflab/pkg/train"
 )
@@ -35,22 +36,22 @@ type Config struct {
 	Name string `toml:"name" json:"name"`
 	// Description says what the experiment shows, for the report.
 	Description string `toml:"description" json:"description"`
-	// Mode is "sample" (default): draw samples and compare them with the true
-	// distribution, the DDIM paper's Table 1; or "inversion": encode data with the
-	// deterministic DDIM update and decode it back, reporting the reconstruction
-	// error against S, the DDIM paper's Table 2.
-	Mode string `toml:"mode" json:"mode"`
+	// Mode is what the experiment measures (ModeSample or ModeInversion). Default
+	// "sample".
+	Mode Mode `toml:"mode" json:"mode"`
 	// Seeds: every cell is sampled and evaluated once per seed; the report shows the
 	// mean (and the spread when there are several). Default [1].
 	Seeds []uint64 `toml:"seeds" json:"seeds"`
 
-	Data      DataConfig   `toml:"data" json:"data"`
-	Model     ModelConfig  `toml:"model" json:"model"`
-	Schedules []string     `toml:"schedules" json:"schedules"` // schedule kinds; default ["linear"]
-	T         int          `toml:"T" json:"T"`                 // diffusion steps; default 1000
-	Grid      GridConfig   `toml:"grid" json:"grid"`
-	Eval      EvalConfig   `toml:"eval" json:"eval"`
-	Report    ReportConfig `toml:"report" json:"report"`
+	Data  DataConfig  `toml:"data" json:"data"`
+	Model ModelConfig `toml:"model" json:"model"`
+	// Schedules are the noise schedules compared, each with its own model when the
+	// model is trained. Default ["linear"]; diffusion.Custom is not allowed.
+	Schedules []diffusion.ScheduleKind `toml:"schedules" json:"schedules"`
+	T         int                      `toml:"T" json:"T"` // diffusion steps; default 1000
+	Grid      GridConfig               `toml:"grid" json:"grid"`
+	Eval      EvalConfig               `toml:"eval" json:"eval"`
+	Report    ReportConfig             `toml:"report" json:"report"`
 
 	dir string // the experiment's folder
 }
@@ -69,33 +70,51 @@ type DataConfig struct {
 	TrainN int `toml:"train_n" json:"train_n,omitempty"`
 }
 
-// Modes.
+// Mode is what an experiment measures.
+type Mode string
+
 const (
-	ModeSample    = "sample"
-	ModeInversion = "inversion"
+	// ModeSample draws samples and compares them with the true distribution: the
+	// DDIM paper's Table 1.
+	ModeSample Mode = "sample"
+	// ModeInversion encodes data with the deterministic DDIM update and decodes it
+	// back, reporting the reconstruction error against S: the DDIM paper's Table 2.
+	ModeInversion Mode = "inversion"
 )
 
-// Model kinds.
+// Modes lists every mode.
+var Modes = []Mode{ModeSample, ModeInversion}
+
+// ModelKind says where an experiment's denoiser comes from.
+type ModelKind string
+
 const (
 	// ModelOracle is the exact denoiser of the Gaussian mixture in Data.GMM:
 	// sampler error alone, no learning error.
-	ModelOracle = "oracle"
-	// ModelTrain trains a model per schedule (or reuses a checkpoint whose config
-	// hash matches) with the training settings in ModelConfig.Train.
-	ModelTrain = "train"
+	ModelOracle ModelKind = "oracle"
+	// ModelTrain trains a model per schedule (or reuses a checkpoint whose recipe
+	// hash matches) with the recipe in ModelConfig.Train.
+	ModelTrain ModelKind = "train"
 	// ModelCheckpoint loads the EMA weights of an existing checkpoint.
-	ModelCheckpoint = "checkpoint"
+	ModelCheckpoint ModelKind = "checkpoint"
 )
+
+// ModelKinds lists every model kind.
+var ModelKinds = []ModelKind{ModelOracle, ModelTrain, ModelCheckpoint}
 
 // ModelConfig says where the denoiser comes from.
 type ModelConfig struct {
-	// Kind: "oracle", "train" or "checkpoint". Required.
-	Kind string `toml:"kind" json:"kind"`
+	// Kind of model. Required.
+	Kind ModelKind `toml:"kind" json:"kind"`
 	// Checkpoint is the checkpoint folder for Kind = "checkpoint".
 	Checkpoint string `toml:"checkpoint" json:"checkpoint,omitempty"`
-	// Train holds the training settings for Kind = "train", as in
-	// "difflab train --config"; it is hashed to find a matching checkpoint.
-	Train map[string]any `toml:"train" json:"train,omitempty"`
+	// Train is the training recipe for Kind = "train": the [model.train] tables
+	// ([model.train.model], [model.train.train], ...) of the file decoded field by
+	// field over pipeline.DefaultRecipe of the experiment's data. The data, the
+	// schedule and T come from the experiment (see Config.Recipe), so
+	// [model.train.schedule] and the keys of [model.train.data] that [data] sets are
+	// errors.
+	Train *pipeline.Recipe `toml:"-" json:"train,omitempty"`
 
 	// pinned is the checkpoint (ckpt-NNNNNNNN) that Checkpoint resolved to when the
 	// run started (see Config.pinCheckpoint), and weights the identity of its EMA
@@ -106,15 +125,15 @@ type ModelConfig struct {
 
 // GridConfig is the sampler grid: samplers x etas x steps x spacings.
 type GridConfig struct {
-	// Samplers: "ddim" (one row per eta) and "ddpm-strided" (the sigma-hat row).
-	// Default ["ddim", "ddpm-strided"].
-	Samplers []string `toml:"samplers" json:"samplers"`
+	// Samplers: diffusion.DDIM (one row per eta) and diffusion.DDPMStrided (the
+	// sigma-hat row). Default ["ddim", "ddpm-strided"].
+	Samplers []diffusion.SamplerKind `toml:"samplers" json:"samplers"`
 	// Etas of DDIM. Default [0, 0.2, 0.5, 1] (the DDIM paper's Table 1).
 	Etas []float64 `toml:"etas" json:"etas"`
 	// Steps S. Default [10, 20, 50, 100, 1000]; each must be <= T.
 	Steps []int `toml:"steps" json:"steps"`
 	// Spacings of the timesteps. Default ["leading"] (the paper's "uniform").
-	Spacings []string `toml:"spacings" json:"spacings"`
+	Spacings []diffusion.Spacing `toml:"spacings" json:"spacings"`
 	// ClipX0 clips x0_hat at every step (0: off). Default 0 for 2-D data, 1 for images.
 	ClipX0 *float64 `toml:"clip_x0" json:"clip_x0,omitempty"`
 }
@@ -125,8 +144,10 @@ type EvalConfig struct {
 	N int `toml:"n" json:"n"`
 	// BatchSize splits the N samples into batches (0: all at once).
 	BatchSize int `toml:"batch_size" json:"batch_size,omitempty"`
-	// Metrics to compute. 2-D data: "swd", "mmd", "energy", and for a Gaussian
-	// mixture "loglik" and "modes". Default: all that apply.
+	// Metrics to compute, by their names in the metrics registry: for 2-D data
+	// metrics.Points ("swd", "mmd", "energy"), for a Gaussian mixture also
+	// metrics.Mixture ("loglik", "modes"), for images metrics.Images, in inversion
+	// mode metrics.Reconstructions. Default: all that apply.
 	Metrics []string `toml:"metrics" json:"metrics"`
 	// VLBN, for image data and trained models, is the number of test images on which
 	// the variational bound on the negative log-likelihood (bits/dim, Ho et al. eq. 5)
@@ -142,44 +163,69 @@ type ReportConfig struct {
 	ScatterPoints int `toml:"scatter_points" json:"scatter_points"`
 }
 
-// metrics2D are the metrics for low-dimensional data, in report order, and
-// whether lower is better.
-var metrics2D = []struct {
-	name     string
-	lowerBad bool // true when higher is better
-	gmmOnly  bool
-}{
-	{"swd", false, false}, {"mmd", false, false}, {"energy", false, false}, {"loglik", true, true}, {"modes", false, true},
-}
-
 // Load reads dir/config.toml, fills defaults and validates it. Unknown keys are an
 // error that names them, so a typo is not silently ignored.
 func Load(dir string) (*Config, error) {
 	path := filepath.Join(dir, ConfigFile)
-	var c Config
-	md, err := toml.DecodeFile(path, &c)
+	c, err := decode(path)
 	if err != nil {
 		return nil, fmt.Errorf("experiment %s: %w", path, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		var keys []string
-		for _, k := range und {
-			if len(k) > 0 && k[0] == "model" && len(k) > 1 && k[1] == "train" {
-				continue // free-form training settings, checked by the trainer
-			}
-			keys = append(keys, k.String())
-		}
-		if len(keys) > 0 {
-			return nil, fmt.Errorf("experiment %s: unknown field(s) %s", path, strings.Join(keys, ", "))
-		}
-	}
 	c.dir = dir
-	c = c.withDefaults()
+	*c = c.withDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("experiment %s: %w", path, err)
 	}
+	return c, nil
+}
+
+// decode reads the TOML file: the experiment's fields into a Config, and the
+// [model.train] tables field by field over the default recipe of its data.
+func decode(path string) (*Config, error) {
+	var c Config
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return nil, err
+	}
+	var file struct {
+		Model struct {
+			Train toml.Primitive `toml:"train"`
+		} `toml:"model"`
+	}
+	trainMD, err := toml.DecodeFile(path, &file)
+	if err != nil {
+		return nil, err
+	}
+	var unknown []string
+	for _, k := range md.Undecoded() {
+		if !isTrainKey(k) {
+			unknown = append(unknown, k.String())
+		}
+	}
+	if trainMD.IsDefined("model", "train") {
+		for _, k := range [][]string{{"data", "name"}, {"data", "gmm"}, {"data", "data_dir"}, {"data", "n"}, {"schedule"}} {
+			if trainMD.IsDefined(append([]string{"model", "train"}, k...)...) {
+				return nil, fmt.Errorf("field model.train.%s: the experiment sets it (data.*, data.train_n, schedules and T)", strings.Join(k, "."))
+			}
+		}
+		rec := pipeline.DefaultRecipe(c.Data.Name)
+		if err := trainMD.PrimitiveDecode(file.Model.Train, &rec); err != nil {
+			return nil, fmt.Errorf("field model.train: %w", err)
+		}
+		c.Model.Train = &rec
+		for _, k := range trainMD.Undecoded() {
+			if isTrainKey(k) {
+				unknown = append(unknown, k.String())
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("unknown field(s) %s", strings.Join(unknown, ", "))
+	}
 	return &c, nil
 }
+
+func isTrainKey(k toml.Key) bool { return len(k) > 1 && k[0] == "model" && k[1] == "train" }
 
 // Dir is the experiment's folder.
 func (c *Config) Dir() string { return c.dir }
@@ -204,23 +250,20 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Mode == ModeInversion {
 		if len(c.Grid.Samplers) == 0 {
-			c.Grid.Samplers = []string{string(diffusion.DDIM)}
+			c.Grid.Samplers = []diffusion.SamplerKind{diffusion.DDIM}
 		}
 		if len(c.Grid.Etas) == 0 {
 			c.Grid.Etas = []float64{0}
 		}
-		if len(c.Eval.Metrics) == 0 {
-			c.Eval.Metrics = slices.Clone(inversionMetricNames)
-		}
 	}
 	if len(c.Schedules) == 0 {
-		c.Schedules = []string{string(diffusion.Linear)}
+		c.Schedules = []diffusion.ScheduleKind{diffusion.Linear}
 	}
 	if c.T == 0 {
 		c.T = diffusion.DefaultT
 	}
 	if len(c.Grid.Samplers) == 0 {
-		c.Grid.Samplers = []string{string(diffusion.DDIM), string(diffusion.DDPMStrided)}
+		c.Grid.Samplers = []diffusion.SamplerKind{diffusion.DDIM, diffusion.DDPMStrided}
 	}
 	if len(c.Grid.Etas) == 0 {
 		c.Grid.Etas = []float64{0, 0.2, 0.5, 1}
@@ -229,7 +272,7 @@ func (c Config) withDefaults() Config {
 		c.Grid.Steps = []int{10, 20, 50, 100, 1000}
 	}
 	if len(c.Grid.Spacings) == 0 {
-		c.Grid.Spacings = []string{string(diffusion.Leading)}
+		c.Grid.Spacings = []diffusion.Spacing{diffusion.Leading}
 	}
 	if c.Grid.ClipX0 == nil {
 		clip := 0.0
@@ -242,11 +285,7 @@ func (c Config) withDefaults() Config {
 		c.Eval.N = 2000
 	}
 	if len(c.Eval.Metrics) == 0 {
-		for _, m := range metrics2D {
-			if !m.gmmOnly || c.Data.Name == "gmm" {
-				c.Eval.Metrics = append(c.Eval.Metrics, m.name)
-			}
-		}
+		c.Eval.Metrics = c.allowedMetrics()
 	}
 	if c.Eval.Primary == "" && len(c.Eval.Metrics) > 0 {
 		c.Eval.Primary = c.Eval.Metrics[0]
@@ -273,10 +312,10 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("field data.gmm: %w", err)
 		}
 	}
-	if c.Mode != ModeSample && c.Mode != ModeInversion {
+	if !slices.Contains(Modes, c.Mode) {
 		return fmt.Errorf("field mode = %q, want sample or inversion", c.Mode)
 	}
-	if c.Mode == ModeInversion && (!slices.Equal(c.Grid.Samplers, []string{"ddim"}) || !slices.Equal(c.Grid.Etas, []float64{0})) {
+	if c.Mode == ModeInversion && (!slices.Equal(c.Grid.Samplers, []diffusion.SamplerKind{diffusion.DDIM}) || !slices.Equal(c.Grid.Etas, []float64{0})) {
 		return fmt.Errorf("fields grid.samplers = %v and grid.etas = %v: inversion uses deterministic DDIM only (samplers = [\"ddim\"], etas = [0])", c.Grid.Samplers, c.Grid.Etas)
 	}
 	switch c.Model.Kind {
@@ -285,7 +324,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("field model.kind = \"oracle\" needs data.name = \"gmm\" (the exact denoiser is known for Gaussian mixtures only), got %q", c.Data.Name)
 		}
 	case ModelTrain:
-		if len(c.Model.Train) == 0 {
+		if c.Model.Train == nil {
 			return fmt.Errorf("field model.train is empty: model.kind = \"train\" needs training settings")
 		}
 	case ModelCheckpoint:
@@ -298,17 +337,19 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("field model.kind = %q, want one of oracle, train, checkpoint", c.Model.Kind)
 	}
+	if c.Model.Kind != ModelTrain && c.Model.Train != nil {
+		return fmt.Errorf("field model.train is set but model.kind = %q: training settings need model.kind = \"train\"", c.Model.Kind)
+	}
 	if c.T < 1 {
 		return fmt.Errorf("field T = %d, want T >= 1", c.T)
 	}
 	for i, s := range c.Schedules {
-		k, err := diffusion.ParseScheduleKind(s)
-		if err != nil || k == diffusion.Custom {
+		if s == diffusion.Custom || !slices.Contains(diffusion.ScheduleKinds, s) {
 			return fmt.Errorf("field schedules[%d] = %q, want one of linear, scaled-linear, cosine, sigmoid", i, s)
 		}
 	}
 	for i, s := range c.Grid.Samplers {
-		if s != string(diffusion.DDIM) && s != string(diffusion.DDPMStrided) {
+		if s != diffusion.DDIM && s != diffusion.DDPMStrided {
 			return fmt.Errorf("field grid.samplers[%d] = %q, want ddim or ddpm-strided (ddpm-strided at S = T is DDPM)", i, s)
 		}
 	}
@@ -318,14 +359,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, sp := range c.Grid.Spacings {
-		if _, err := diffusion.ParseSpacing(sp); err != nil {
+		if _, err := diffusion.ParseSpacing(string(sp)); err != nil {
 			return fmt.Errorf("field grid.spacings: %w", err)
 		}
 		for i, S := range c.Grid.Steps {
 			if S < 1 || S > c.T {
 				return fmt.Errorf("field grid.steps[%d] = %d, want 1 <= S <= T = %d", i, S, c.T)
 			}
-			if _, err := diffusion.Timesteps(diffusion.Spacing(sp), c.T, S); err != nil {
+			if _, err := diffusion.Timesteps(sp, c.T, S); err != nil {
 				return fmt.Errorf("field grid.steps[%d] = %d with spacing %s: %w", i, S, sp, err)
 			}
 		}
@@ -351,32 +392,29 @@ func (c *Config) Validate() error {
 	if !slices.Contains(c.Eval.Metrics, c.Eval.Primary) {
 		return fmt.Errorf("field eval.primary = %q, want one of eval.metrics (%s)", c.Eval.Primary, strings.Join(c.Eval.Metrics, ", "))
 	}
+	if c.Model.Kind == ModelTrain {
+		for _, s := range c.Schedules {
+			if _, err := c.Recipe(s); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
+// allowedMetrics are the names of the metrics registry that apply to the
+// experiment's mode and data, in report order.
 func (c *Config) allowedMetrics() []string {
-	if c.Mode == ModeInversion {
-		return inversionMetricNames
+	switch {
+	case c.Mode == ModeInversion:
+		return metrics.Names(metrics.Reconstructions)
+	case c.isImage():
+		return metrics.Names(metrics.Images)
+	case c.Data.Name == "gmm":
+		return metrics.Names(metrics.Points, metrics.Mixture)
 	}
-	if c.isImage() {
-		return imageMetricNames
-	}
-	var out []string
-	for _, m := range metrics2D {
-		if !m.gmmOnly || c.Data.Name == "gmm" {
-			out = append(out, m.name)
-		}
-	}
-	return out
+	return metrics.Names(metrics.Points)
 }
-
-// inversionMetricNames are the metrics of the inversion mode: the mean squared
-// reconstruction error per coordinate, and the standard deviation of the encoded
-// x_T (1 for a latent that looks like N(0, I)).
-var inversionMetricNames = []string{"recon_mse", "latent_std"}
-
-// imageMetricNames are the metrics of image experiments (see images.go).
-var imageMetricNames = []string{"fid", "kid", "precision", "recall", "is", "confident"}
 
 // pinCheckpoint resolves Model.Checkpoint (a checkpoint, or a folder whose latest
 // checkpoint is used) once, so that every cell of a run evaluates the same weights

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/difflab/difflab/pkg/diffusion"
 	"github.com/difflab/difflab/pkg/pipeline"
 	"github.com/difflab/difflab/pkg/track"
 )
@@ -251,5 +253,96 @@ metrics = ["energy"]
 	runs, err := st.Runs(track.Query{Experiment: "ck", Filter: "params.checkpoint_step = 20"})
 	if err != nil || len(runs) != 1 {
 		t.Errorf("tracker runs of step 20: %d, %v; want 1", len(runs), err)
+	}
+}
+
+const trainConfig = `
+name = "learned"
+schedules = ["linear", "cosine"]
+T = 100
+[data]
+name = "gmm"
+gmm = "gmm.json"
+train_n = 500
+[model]
+kind = "train"
+[model.train.model]
+kind = "mlp"
+[model.train.model.mlp]
+hidden = 32
+[model.train.train]
+steps = 123
+learning_rate = 3e-3
+warmup_steps = 10
+[model.train.data]
+seed = 4
+[grid]
+steps = [5, 100]
+[eval]
+n = 300
+`
+
+// TestTrainRecipe checks that the experiment's [model.train] tables give the recipe
+// that "difflab train --config" reads from the same settings written as a recipe
+// file, for each schedule.
+func TestTrainRecipe(t *testing.T) {
+	dir := writeExperiment(t, trainConfig)
+	cfg, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sched := range []string{"linear", "cosine"} {
+		got, err := cfg.Recipe(diffusion.ScheduleKind(sched))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := pipeline.ParseRecipe(fmt.Sprintf(`
+[data]
+name = "gmm"
+gmm = %q
+n = 500
+seed = 4
+[model]
+kind = "mlp"
+[model.mlp]
+hidden = 32
+[schedule]
+kind = %q
+T = 100
+[train]
+steps = 123
+learning_rate = 3e-3
+warmup_steps = 10
+`, filepath.Join(dir, "gmm.json"), sched))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) || got.Hash() != want.Hash() {
+			t.Errorf("Recipe(%s) =\n%+v\nwant\n%+v", sched, got, want)
+		}
+	}
+	// Recipe copies: one schedule's recipe does not leak into the next.
+	if cfg.Model.Train.Schedule.Kind != diffusion.Linear || cfg.Model.Train.Data.N != 0 {
+		t.Errorf("Recipe changed Model.Train: %+v", cfg.Model.Train)
+	}
+}
+
+func TestTrainConfigValidation(t *testing.T) {
+	for _, c := range []struct {
+		edit func(string) string
+		want string
+	}{
+		{func(s string) string { return strings.Replace(s, "steps = 123", "stepz = 123", 1) }, "unknown field(s) model.train.train.stepz"},
+		{func(s string) string { return strings.Replace(s, "seed = 4", "seed = 4\nn = 10", 1) }, "field model.train.data.n: the experiment sets it"},
+		{func(s string) string { return s + "[model.train.schedule]\nkind = \"cosine\"\n" }, "field model.train.schedule: the experiment sets it"},
+		{func(s string) string { return strings.Replace(s, "learning_rate = 3e-3", "learning_rate = -1.0", 1) }, "field model.train: recipe: "},
+		{func(s string) string { return strings.Replace(s, "steps = 123", `steps = "many"`, 1) }, "field model.train: "},
+		{func(s string) string { return strings.Replace(s, `kind = "mlp"`, `kind = "unet"`, 1) }, `field model.kind = "unet" is for images`},
+		{func(s string) string { return strings.Replace(s, `kind = "train"`, `kind = "oracle"`, 1) }, `field model.train is set but model.kind = "oracle"`},
+	} {
+		_, err := Load(writeExperiment(t, c.edit(trainConfig)))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Load: error %v, want %q", err, c.want)
+		}
 	}
 }

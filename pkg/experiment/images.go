@@ -15,6 +15,7 @@ import (
 	"github.com/difflab/difflab/pkg/diffusion"
 	"github.com/difflab/difflab/pkg/features"
 	"github.com/difflab/difflab/pkg/plot"
+	"github.com/difflab/difflab/pkg/track"
 )
 
 // FeatureCacheDir is where the classifier that defines the image metrics' feature
@@ -74,7 +75,7 @@ func (r *Runner) classifier() (*features.Classifier, error) {
 
 // imageCell samples an image cell and evaluates it in the classifier's feature
 // space. It returns the metric values and the params that qualify them.
-func (r *Runner) imageCell(cell Cell, sm *diffusion.Sampler) (vals map[string]float64, params map[string]any, secs float64, err error) {
+func (r *Runner) imageCell(cell Cell, sm *diffusion.Sampler) (vals map[string]float64, params track.Params, secs float64, err error) {
 	c := r.Config
 	n := c.Eval.N
 	real, shape, err := r.realImages(cell.Seed, streamReference, n)
@@ -122,7 +123,7 @@ func (r *Runner) imageCell(cell Cell, sm *diffusion.Sampler) (vals map[string]fl
 
 // evalImages computes the image metrics of gen against real, with the class
 // histogram of gen as classes/entropy, classes/tv_uniform and classes/missing.
-func (r *Runner) evalImages(gen, real []float32, n int, seed uint64) (map[string]float64, map[string]any, error) {
+func (r *Runner) evalImages(gen, real []float32, n int, seed uint64) (map[string]float64, track.Params, error) {
 	cls, err := r.classifier()
 	if err != nil {
 		return nil, nil, err
@@ -132,7 +133,7 @@ func (r *Runner) evalImages(gen, real []float32, n int, seed uint64) (map[string
 		return nil, nil, err
 	}
 	vals := map[string]float64{}
-	params := map[string]any{}
+	params := track.Params{}
 	for name, m := range res {
 		vals[name] = m.Value
 		for k, v := range m.Params {
@@ -179,7 +180,7 @@ func (r *Runner) cellPicture(cell Cell) string {
 
 // imageMosaic tiles each cell's picture of the first seed, rows as in the table and
 // columns by S, with a white gap, into one PNG. Missing cells stay blank.
-func (r *Runner) imageMosaic(res *Results, sched, spacing string) ([]byte, error) {
+func (r *Runner) imageMosaic(res *Results, sched diffusion.ScheduleKind, spacing diffusion.Spacing) ([]byte, error) {
 	c := r.Config
 	steps := sortedSteps(c)
 	rows := c.Rows()

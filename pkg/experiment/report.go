@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/difflab/difflab/pkg/backend"
 	"github.com/difflab/difflab/pkg/diffusion"
 	"github.com/difflab/difflab/pkg/metrics"
 	"github.com/difflab/difflab/pkg/plot"
@@ -22,32 +22,9 @@ import (
 // ReportFile is the report's file name inside the run folder.
 const ReportFile = "report.md"
 
-// noBest lists the metrics that describe rather than rank: no value is marked best.
-var noBest = map[string]bool{"latent_std": true}
-
-// higherIsBetter lists the metrics where a larger value is better.
-var higherIsBetter = map[string]bool{"loglik": true, "precision": true, "recall": true, "is": true, "confident": true}
-
-// metricDoc says in words what each metric is, for the report.
-var metricDoc = map[string]string{
-	"swd":        "sliced Wasserstein-2 distance to a fresh sample of the true distribution (256 seeded projections); lower is better",
-	"mmd":        "unbiased MMD^2 with a Gaussian kernel, median-heuristic bandwidth, against a fresh true sample; lower is better",
-	"energy":     "energy distance to a fresh true sample; lower is better",
-	"recon_mse":  "mean squared error per coordinate between data x_0 and its DDIM reconstruction (encode to x_T with the eta = 0 update, decode back); lower is better",
-	"latent_std": "standard deviation of the encoded x_T's coordinates (1 for a latent that looks like N(0, I))",
-	"loglik":     "mean log-density of the samples under the true mixture (exact); higher is better, but it also rewards collapse onto the modes",
-	"modes":      "total-variation distance between the fraction of samples per mixture component and the true weights (samples beyond 3 std of every mode count as their own bin); lower is better",
-	"fid":        "Frechet distance in the feature space of difflab's classifier; lower is better",
-	"kid":        "kernel inception-style distance in the same feature space; lower is better",
-	"precision":  "fraction of samples inside the data manifold (k-NN balls, k = 3); higher is better",
-	"recall":     "fraction of data inside the samples' manifold; higher is better",
-	"is":         "Inception Score with difflab's classifier, exp E KL(p(y|x) || p(y)): high when each sample is clearly one digit and all digits occur (at most 10); higher is better, up to the true-vs-true row",
-	"confident":  "fraction of samples the classifier reads as one class with probability >= 0.9 (recognizable images); higher is better, up to the true-vs-true row",
-}
-
 // table holds a metric's mean and spread over seeds by row and S.
 type table struct {
-	metric string
+	metric metrics.Metric
 	T      int // the schedule's T: S = T makes sigma-hat DDPM itself
 	rows   []string
 	steps  []int
@@ -59,9 +36,10 @@ type table struct {
 // floorRow labels the row of the table that compares two true samples.
 const floorRow = "true vs true"
 
-func (res *Results) table(schedule, spacing, metric string) *table {
+func (res *Results) table(schedule diffusion.ScheduleKind, spacing diffusion.Spacing, metric string) *table {
 	c := res.Config
-	t := &table{metric: metric, T: c.T, rows: c.Rows(), steps: slices.Clone(c.Grid.Steps),
+	m, _ := metrics.Lookup(metric)
+	t := &table{metric: m, T: c.T, rows: c.Rows(), steps: slices.Clone(c.Grid.Steps),
 		mean: map[string]map[int]float64{}, std: map[string]map[int]float64{}, count: map[string]map[int]int{}}
 	slices.Sort(t.steps)
 	vals := map[string]map[int][]float64{}
@@ -117,7 +95,7 @@ func (t *table) get(row string, S int) (float64, bool) {
 // markdown writes the table, Table-1 style: rows by eta, columns by S, the best
 // value of each column in bold.
 func (t *table) markdown(w io.Writer) {
-	fmt.Fprintf(w, "| %s | ", t.metric)
+	fmt.Fprintf(w, "| %s | ", t.metric.Name)
 	for _, S := range t.steps {
 		fmt.Fprintf(w, "S = %d | ", S)
 	}
@@ -129,12 +107,12 @@ func (t *table) markdown(w io.Writer) {
 	fmt.Fprintln(w)
 	best := map[int]string{}
 	for _, S := range t.steps {
-		if noBest[t.metric] || len(t.rows) < 2 {
+		if !t.metric.Ranked() || len(t.rows) < 2 {
 			break
 		}
 		bv := math.NaN()
 		for _, row := range t.rows {
-			if v, ok := t.get(row, S); ok && (math.IsNaN(bv) || better(t.metric, v, bv)) {
+			if v, ok := t.get(row, S); ok && (math.IsNaN(bv) || t.metric.Better(v, bv)) {
 				bv, best[S] = v, row
 			}
 		}
@@ -173,13 +151,6 @@ func (t *table) markdown(w io.Writer) {
 	}
 }
 
-func better(metric string, a, b float64) bool {
-	if higherIsBetter[metric] {
-		return a > b
-	}
-	return a < b
-}
-
 func formatMetric(v float64) string {
 	a := math.Abs(v)
 	switch {
@@ -194,68 +165,35 @@ func formatMetric(v float64) string {
 	}
 }
 
-// observations states, in words and numbers, where the table matches the shape of
-// the DDIM paper's Table 1 and where it does not.
-func (t *table) observations() []string {
-	var out []string
-	if len(t.steps) == 0 {
+// observations states, in words and numbers, where the tables of one schedule and
+// spacing match the shape of the DDIM paper's Table 1 and where they do not. Every
+// ranked metric is weighed, the primary one's numbers first, and where the metrics
+// disagree the observation says so and on which.
+func observations(primary *table, tables []*table) []string {
+	if len(primary.steps) == 0 {
 		return nil
 	}
-	small, large := t.steps[0], t.steps[len(t.steps)-1]
-	if t.metric == "recon_mse" {
-		prev, mono := math.Inf(1), true
-		var vals []string
-		for _, S := range t.steps {
-			if v, ok := t.get("eta=0", S); ok {
-				mono = mono && v < prev
-				prev = v
-				vals = append(vals, fmt.Sprintf("%s at S = %d", formatMetric(v), S))
-			}
-		}
-		if mono {
-			out = append(out, fmt.Sprintf("The reconstruction error falls as S grows (%s), as in the DDIM paper's Table 2.", strings.Join(vals, ", ")))
-		} else {
-			out = append(out, fmt.Sprintf("The reconstruction error does **not** fall steadily as S grows (%s); in the DDIM paper's Table 2 it does.", strings.Join(vals, ", ")))
-		}
-		return out
+	small, large := primary.steps[0], primary.steps[len(primary.steps)-1]
+	if primary.metric.Name == "recon_mse" {
+		return []string{reconObservation(primary)}
 	}
-	dir := "lower"
-	if higherIsBetter[t.metric] {
-		dir = "higher"
-	}
-	e0, ok0 := t.get("eta=0", small)
-	e1, ok1 := t.get("eta=1", small)
-	if ok0 && ok1 {
-		if better(t.metric, e0, e1) {
-			out = append(out, fmt.Sprintf("At S = %d, eta = 0 is better than eta = 1 (%s %s vs %s), as in the DDIM paper.", small, t.metric, formatMetric(e0), formatMetric(e1)))
-		} else {
-			out = append(out, fmt.Sprintf("At S = %d, eta = 0 is **not** better than eta = 1 (%s %s vs %s, %s is better): this differs from the DDIM paper.", small, t.metric, formatMetric(e0), formatMetric(e1), dir))
+	ranked := []*table{primary}
+	for _, t := range tables {
+		if t != primary && t.metric.Ranked() {
+			ranked = append(ranked, t)
 		}
 	}
-	spread := func(S int) (float64, bool) {
-		lo, hi, n := math.Inf(1), math.Inf(-1), 0
-		for _, row := range t.rows {
-			if v, ok := t.get(row, S); ok {
-				lo, hi, n = math.Min(lo, v), math.Max(hi, v), n+1
-			}
-		}
-		return hi - lo, n > 1
+	var out []string
+	if o := etaObservation(ranked, small); o != "" {
+		out = append(out, o)
 	}
-	if len(t.steps) > 1 {
-		s0, okA := spread(small)
-		s1, okB := spread(large)
-		if okA && okB {
-			if s1 < s0 {
-				out = append(out, fmt.Sprintf("The rows converge as S grows: the spread between rows is %s at S = %d and %s at S = %d, as in the paper.", formatMetric(s0), small, formatMetric(s1), large))
-			} else {
-				out = append(out, fmt.Sprintf("The rows do **not** converge as S grows: the spread between rows is %s at S = %d and %s at S = %d; the paper's rows converge.", formatMetric(s0), small, formatMetric(s1), large))
-			}
-		}
+	if o := convergeObservation(ranked, small, large); o != "" {
+		out = append(out, o)
 	}
-	if f, ok := t.get(floorRow, small); ok {
+	if f, ok := primary.get(floorRow, small); ok {
 		var near []string
-		for _, row := range t.rows {
-			if v, ok := t.get(row, large); ok && !better(t.metric, f, v) {
+		for _, row := range primary.rows {
+			if v, ok := primary.get(row, large); ok && !primary.metric.Better(f, v) {
 				near = append(near, row)
 			}
 		}
@@ -265,31 +203,198 @@ func (t *table) observations() []string {
 		}
 		out = append(out, msg)
 	}
-	if sh, ok := t.get(RowSigmaHat, small); ok {
-		worst := true
-		for _, row := range t.rows {
-			if v, ok := t.get(row, small); ok && row != RowSigmaHat && better(t.metric, sh, v) {
-				worst = false
-			}
-		}
-		if worst {
-			out = append(out, fmt.Sprintf("At S = %d, sigma-hat (strided DDPM) is the worst row (%s %s), as in the paper.", small, t.metric, formatMetric(sh)))
-		} else {
-			out = append(out, fmt.Sprintf("At S = %d, sigma-hat (strided DDPM) is **not** the worst row (%s %s); in the paper it is.", small, t.metric, formatMetric(sh)))
-		}
-		if v, ok := t.get(RowSigmaHat, large); ok && large == t.T {
-			out = append(out, fmt.Sprintf("At S = T = %d, sigma-hat is DDPM itself (%s %s).", large, t.metric, formatMetric(v)))
-		}
+	if o := sigmaHatObservation(ranked, small); o != "" {
+		out = append(out, o)
+	}
+	if v, ok := primary.get(RowSigmaHat, large); ok && large == primary.T {
+		out = append(out, fmt.Sprintf("At S = T = %d, sigma-hat is DDPM itself (%s %s).", large, primary.metric.Name, formatMetric(v)))
 	}
 	return out
 }
 
-// writeReport writes report.md, the plots and the sample grids into the run folder
-// and logs them as artifacts of a "report" run in the tracker.
-func (r *Runner) writeReport(res *Results) error {
-	c := r.Config
+// reconObservation says whether the reconstruction error falls as S grows, as in
+// the DDIM paper's Table 2.
+func reconObservation(t *table) string {
+	prev, mono := math.Inf(1), true
+	var vals []string
+	for _, S := range t.steps {
+		if v, ok := t.get("eta=0", S); ok {
+			mono = mono && v < prev
+			prev = v
+			vals = append(vals, fmt.Sprintf("%s at S = %d", formatMetric(v), S))
+		}
+	}
+	if mono {
+		return fmt.Sprintf("The reconstruction error falls as S grows (%s), as in the DDIM paper's Table 2.", strings.Join(vals, ", "))
+	}
+	return fmt.Sprintf("The reconstruction error does **not** fall steadily as S grows (%s); in the DDIM paper's Table 2 it does.", strings.Join(vals, ", "))
+}
+
+// etaObservation compares eta = 0 with eta = 1 at S on every ranked metric: in the
+// DDIM paper eta = 0 is better at small S.
+func etaObservation(ranked []*table, S int) string {
+	var wins, losses []string
+	for _, t := range ranked {
+		e0, ok0 := t.get("eta=0", S)
+		e1, ok1 := t.get("eta=1", S)
+		if !ok0 || !ok1 {
+			continue
+		}
+		v := fmt.Sprintf("%s %s vs %s", t.metric.Name, formatMetric(e0), formatMetric(e1))
+		if t.metric.Better(e0, e1) {
+			wins = append(wins, v)
+		} else {
+			losses = append(losses, v)
+		}
+	}
+	switch {
+	case len(wins) == 0 && len(losses) == 0:
+		return ""
+	case len(losses) == 0:
+		return fmt.Sprintf("At S = %d, eta = 0 is better than eta = 1 %s, as in the DDIM paper.", S, onMetrics(wins, len(ranked)))
+	case len(wins) == 0:
+		return fmt.Sprintf("At S = %d, eta = 0 is **not** better than eta = 1 %s: this differs from the DDIM paper.", S, onMetrics(losses, len(ranked)))
+	}
+	return fmt.Sprintf("At S = %d, eta = 0 is better than eta = 1 on %s, but **not** on %s: the metrics disagree; in the DDIM paper eta = 0 is better.",
+		S, strings.Join(wins, "; "), strings.Join(losses, "; "))
+}
+
+// onMetrics phrases the metrics' values of a claim that holds on all of them.
+func onMetrics(vals []string, ranked int) string {
+	if len(vals) == 1 && ranked == 1 {
+		return "(" + vals[0] + ")"
+	}
+	return "on every metric (" + strings.Join(vals, "; ") + ")"
+}
+
+// spread is the range of the rows' values at S, and whether two rows have one.
+func (t *table) spread(S int) (float64, bool) {
+	lo, hi, n := math.Inf(1), math.Inf(-1), 0
+	for _, row := range t.rows {
+		if v, ok := t.get(row, S); ok {
+			lo, hi, n = math.Min(lo, v), math.Max(hi, v), n+1
+		}
+	}
+	return hi - lo, n > 1
+}
+
+// convergeObservation says whether the rows draw together as S grows, as the
+// paper's rows do, led by the primary metric and naming the metrics that disagree.
+func convergeObservation(ranked []*table, small, large int) string {
+	if small == large {
+		return ""
+	}
+	primary := ranked[0]
+	s0, okA := primary.spread(small)
+	s1, okB := primary.spread(large)
+	if !okA || !okB {
+		return ""
+	}
+	converge := s1 < s0
+	var others []string
+	for _, t := range ranked[1:] {
+		a, okA := t.spread(small)
+		b, okB := t.spread(large)
+		if okA && okB && (b < a) != converge {
+			others = append(others, fmt.Sprintf("%s: %s at S = %d and %s at S = %d", t.metric.Name, formatMetric(a), small, formatMetric(b), large))
+		}
+	}
+	var msg string
+	if converge {
+		msg = fmt.Sprintf("The rows converge as S grows: the spread between rows (%s) is %s at S = %d and %s at S = %d, as in the paper.", primary.metric.Name, formatMetric(s0), small, formatMetric(s1), large)
+	} else {
+		msg = fmt.Sprintf("The rows do **not** converge as S grows: the spread between rows (%s) is %s at S = %d and %s at S = %d; the paper's rows converge.", primary.metric.Name, formatMetric(s0), small, formatMetric(s1), large)
+	}
+	if len(others) > 0 {
+		verb := "do **not** converge"
+		if !converge {
+			verb = "converge"
+		}
+		msg += fmt.Sprintf(" On %s the rows %s, so the metrics disagree (%s).", metricList(others), verb, strings.Join(others, "; "))
+	}
+	return msg
+}
+
+// metricList names the metrics of "name, ..." entries.
+func metricList(entries []string) string {
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i], _, _ = strings.Cut(e, ":")
+	}
+	return strings.Join(names, " and ")
+}
+
+// sigmaHatObservation says on which ranked metrics sigma-hat (strided DDPM) is the
+// worst row at S: in the paper it is the worst row at small S.
+func sigmaHatObservation(ranked []*table, S int) string {
+	var worstOn, notWorstOn []string
+	for _, t := range ranked {
+		sh, ok := t.get(RowSigmaHat, S)
+		if !ok {
+			continue
+		}
+		lo, hi, n := math.Inf(1), math.Inf(-1), 0
+		worse := "" // the worst other row, where sigma-hat is not the worst
+		worseV := 0.0
+		for _, row := range t.rows {
+			v, ok := t.get(row, S)
+			if !ok || row == RowSigmaHat {
+				continue
+			}
+			lo, hi, n = math.Min(lo, v), math.Max(hi, v), n+1
+			if t.metric.Better(sh, v) && (worse == "" || t.metric.Better(worseV, v)) {
+				worse, worseV = row, v
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		if worse == "" {
+			others := formatMetric(lo)
+			if hi != lo {
+				others = formatMetric(lo) + " to " + formatMetric(hi)
+			}
+			worstOn = append(worstOn, fmt.Sprintf("%s %s, the other rows %s", t.metric.Name, formatMetric(sh), others))
+		} else {
+			notWorstOn = append(notWorstOn, fmt.Sprintf("%s %s, %s worse at %s", t.metric.Name, formatMetric(sh), worse, formatMetric(worseV)))
+		}
+	}
+	switch {
+	case len(worstOn) == 0 && len(notWorstOn) == 0:
+		return ""
+	case len(notWorstOn) == 0:
+		return fmt.Sprintf("At S = %d, sigma-hat (strided DDPM) is the worst row %s, as in the paper.", S, onMetrics(worstOn, len(ranked)))
+	case len(worstOn) == 0:
+		return fmt.Sprintf("At S = %d, sigma-hat (strided DDPM) is **not** the worst row %s; in the paper it is.", S, onMetrics(notWorstOn, len(ranked)))
+	}
+	return fmt.Sprintf("At S = %d, sigma-hat (strided DDPM) is the worst row on %s, but not on %s: the metrics disagree; in the paper (FID) it is the worst row.",
+		S, strings.Join(worstOn, "; "), strings.Join(notWorstOn, "; "))
+}
+
+// figures are the pictures of a report by file name, PNG-encoded.
+type figures map[string][]byte
+
+// figureTag names a schedule and spacing in the figures' file names.
+func (c *Config) figureTag(sched diffusion.ScheduleKind, sp diffusion.Spacing) string {
+	tag := string(sched)
+	if len(c.Grid.Spacings) > 1 {
+		tag += "-" + string(sp)
+	}
+	return tag
+}
+
+func plotFile(metric, tag string) string { return fmt.Sprintf("%s_vs_steps_%s.png", metric, tag) }
+
+func samplesFile(tag string) string { return fmt.Sprintf("samples_%s.png", tag) }
+
+// Markdown renders the report: the settings, the metrics' docs, for each schedule
+// and spacing the primary metric's table with the best value of each column in
+// bold, the floor and the observations, the other metrics' tables, and links to
+// the figures that have holds (the plot of the primary metric, the sample
+// pictures). written is the time stated in the header. It does no I/O.
+func (res *Results) Markdown(written time.Time, have figures) []byte {
+	c := res.Config
 	var md bytes.Buffer
-	files := map[string][]byte{}
 	fmt.Fprintf(&md, "# %s\n\n", c.Name)
 	if c.Description != "" {
 		fmt.Fprintf(&md, "%s\n\n", strings.TrimSpace(c.Description))
@@ -298,37 +403,38 @@ func (r *Runner) writeReport(res *Results) error {
 	if c.Data.GMM != "" {
 		fmt.Fprintf(&md, " (%s)", c.Data.GMM)
 	}
-	model := c.Model.Kind
+	model := string(c.Model.Kind)
 	if c.Model.pinned != "" {
 		model = fmt.Sprintf("checkpoint %s (step %d; EMA weights %s)", c.Model.pinned, c.Model.pinnedStep, c.Model.weights)
 	}
-	fmt.Fprintf(&md, "\n- model: %s\n- T = %d; schedules: %s; spacing: %s; clip x0: %v\n", model, c.T, strings.Join(c.Schedules, ", "), strings.Join(c.Grid.Spacings, ", "), *c.Grid.ClipX0)
+	fmt.Fprintf(&md, "\n- model: %s\n- T = %d; schedules: %s; spacing: %s; clip x0: %v\n", model, c.T, join(c.Schedules), join(c.Grid.Spacings), *c.Grid.ClipX0)
 	fmt.Fprintf(&md, "- %d samples per cell, seeds %v; each metric against a fresh sample of %d from the true distribution\n", c.Eval.N, c.Seeds, c.Eval.N)
-	fmt.Fprintf(&md, "- backend: %s; metrics version %s; eval hash %s\n", backend.Description(), metrics.Version, c.evalHash())
+	fmt.Fprintf(&md, "- backend: %s; metrics version %s; eval hash %s\n", res.Backend, metrics.Version, c.evalHash())
 	total := 0.0
 	for _, cr := range res.Cells {
 		total += cr.Seconds
 	}
-	fmt.Fprintf(&md, "- sampling time over all cells: %.1f s; report written %s\n\n", total, time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&md, "- sampling time over all cells: %.1f s; report written %s\n\n", total, written.UTC().Format("2006-01-02 15:04 MST"))
 	if c.Mode == ModeInversion {
 		fmt.Fprintf(&md, "Each cell encodes %d samples of the data to x_T with the deterministic DDIM update (eta = 0) over S steps and decodes them back over the same steps (Song et al. 2021, section 5.4). Columns: the number of steps S.\n\n", c.Eval.N)
 	} else {
 		var parts []string
-		if len(c.Grid.Etas) > 0 && slices.Contains(c.Grid.Samplers, string(diffusion.DDIM)) {
+		if len(c.Grid.Etas) > 0 && slices.Contains(c.Grid.Samplers, diffusion.DDIM) {
 			etas := make([]string, len(c.Grid.Etas))
 			for i, e := range c.Grid.Etas {
 				etas[i] = strconv.FormatFloat(e, 'g', -1, 64)
 			}
-			parts = append(parts, "DDIM with eta = "+strings.Join(etas, ", ")+" (Song et al. 2021, eq. 16)")
+			parts = append(parts, "DDIM with eta = "+strings.Join(etas, ", ")+" (Song et al. 2021, eq. (16))")
 		}
-		if slices.Contains(c.Grid.Samplers, string(diffusion.DDPMStrided)) {
+		if slices.Contains(c.Grid.Samplers, diffusion.DDPMStrided) {
 			parts = append(parts, "sigma-hat, strided DDPM with sigma-hat_t = sqrt(1 - abar_t/abar_prev)")
 		}
 		fmt.Fprintf(&md, "Rows: %s; columns: the number of sampling steps S. Best value per column in bold.\n\n", strings.Join(parts, "; "))
 	}
 	fmt.Fprintf(&md, "Metrics:\n")
-	for _, m := range c.Eval.Metrics {
-		fmt.Fprintf(&md, "- **%s**: %s\n", m, metricDoc[m])
+	for _, name := range c.Eval.Metrics {
+		m, _ := metrics.Lookup(name)
+		fmt.Fprintf(&md, "- **%s**: %s\n", name, m.Doc)
 	}
 	fmt.Fprintln(&md)
 	if len(c.Schedules) > 1 {
@@ -338,77 +444,114 @@ func (r *Runner) writeReport(res *Results) error {
 	}
 	for _, sched := range c.Schedules {
 		for _, sp := range c.Grid.Spacings {
-			tag := sched
-			if len(c.Grid.Spacings) > 1 {
-				tag += "-" + sp
-			}
+			tag := c.figureTag(sched, sp)
 			fmt.Fprintf(&md, "## Schedule %s, spacing %s\n\n", sched, sp)
-			primary := res.table(sched, sp, c.Eval.Primary)
+			var tables []*table
+			var primary *table
+			for _, m := range c.Eval.Metrics {
+				t := res.table(sched, sp, m)
+				tables = append(tables, t)
+				if m == c.Eval.Primary {
+					primary = t
+				}
+			}
 			primary.markdown(&md)
 			fmt.Fprintln(&md)
-			for _, o := range primary.observations() {
+			for _, o := range observations(primary, tables) {
 				fmt.Fprintf(&md, "- %s\n", o)
 			}
 			fmt.Fprintln(&md)
-			for _, m := range c.Eval.Metrics {
-				t := res.table(sched, sp, m)
-				if m != c.Eval.Primary {
-					fmt.Fprintf(&md, "<details><summary>%s</summary>\n\n", m)
-					t.markdown(&md)
-					fmt.Fprintf(&md, "\n</details>\n\n")
+			for _, t := range tables {
+				if t == primary {
+					if name := plotFile(t.metric.Name, tag); have[name] != nil {
+						fmt.Fprintf(&md, "![%s against S, %s](%s)\n\n", t.metric.Name, tag, name)
+					}
+					continue
 				}
-				png, err := plot.PNG(func(w io.Writer) error { return t.plot(w, sched, sp) })
-				if err != nil {
-					return err
-				}
-				name := fmt.Sprintf("%s_vs_steps_%s.png", m, tag)
-				files[name] = png
-				if m == c.Eval.Primary {
-					fmt.Fprintf(&md, "![%s against S, %s](%s)\n\n", m, tag, name)
-				}
+				fmt.Fprintf(&md, "<details><summary>%s</summary>\n\n", t.metric.Name)
+				t.markdown(&md)
+				fmt.Fprintf(&md, "\n</details>\n\n")
 			}
 			if v, ok := res.VLB[sched]; ok {
-				fmt.Fprintf(&md, "Bound on the negative log-likelihood (Ho et al. eq. 5, fixed-small variance, discretized Gaussian decoder) on %d test images: **%.3f bits/dim** = prior %.4f + KL terms %.3f + decoder %.3f.\n\n",
+				fmt.Fprintf(&md, "Bound on the negative log-likelihood (Ho et al. 2020, eq. (5), fixed-small variance, discretized Gaussian decoder) on %d test images: **%.3f bits/dim** = prior %.4f + KL terms %.3f + decoder %.3f.\n\n",
 					c.Eval.VLBN, v["total"], v["prior"], v["kl"], v["decoder"])
 			}
-			if c.isImage() {
-				png, err := r.imageMosaic(res, sched, sp)
-				if err != nil {
-					return err
-				}
-				if png != nil {
-					name := fmt.Sprintf("samples_%s.png", tag)
-					files[name] = png
+			if name := samplesFile(tag); have[name] != nil {
+				if c.isImage() {
 					fmt.Fprintf(&md, "Samples (seed %d, the first %d of each cell; rows as in the table, top to bottom: %s; columns: S = %v):\n\n![samples %s](%s)\n\n",
 						c.Seeds[0], gridImages, strings.Join(c.Rows(), ", "), sortedSteps(c), tag, name)
+				} else {
+					fmt.Fprintf(&md, "Samples (seed %d, first %d points; the last column is the true distribution):\n\n![samples %s](%s)\n\n", c.Seeds[0], c.Report.ScatterPoints, tag, name)
 				}
-			} else if png, err := r.sampleGrid(res, sched, sp); err == nil && png != nil {
-				name := fmt.Sprintf("samples_%s.png", tag)
-				files[name] = png
-				fmt.Fprintf(&md, "Samples (seed %d, first %d points; the last column is the true distribution):\n\n![samples %s](%s)\n\n", c.Seeds[0], c.Report.ScatterPoints, tag, name)
-			} else if err != nil {
-				return err
 			}
 		}
 	}
 	fmt.Fprintf(&md, "Reproduce: `difflab run %s`\n", c.Dir())
-	files[ReportFile] = md.Bytes()
+	return md.Bytes()
+}
+
+func join[K ~string](ks []K) string {
+	s := make([]string, len(ks))
+	for i, k := range ks {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
+}
+
+// figures draws the report's pictures: each metric against S, and the samples of
+// every cell (scatter plots of 2-D data, the cells' pictures of images).
+func (r *Runner) figures(res *Results) (figures, error) {
+	c := r.Config
+	out := figures{}
+	for _, sched := range c.Schedules {
+		for _, sp := range c.Grid.Spacings {
+			tag := c.figureTag(sched, sp)
+			for _, m := range c.Eval.Metrics {
+				t := res.table(sched, sp, m)
+				png, err := plot.PNG(func(w io.Writer) error { return t.plot(w, sched, sp) })
+				if err != nil {
+					return nil, err
+				}
+				out[plotFile(m, tag)] = png
+			}
+			var png []byte
+			var err error
+			if c.isImage() {
+				png, err = r.imageMosaic(res, sched, sp)
+			} else {
+				png, err = r.sampleGrid(res, sched, sp)
+			}
+			if err != nil {
+				return nil, err
+			}
+			if png != nil {
+				out[samplesFile(tag)] = png
+			}
+		}
+	}
+	return out, nil
+}
+
+// writeReport writes report.md and the figures into the run folder and logs them
+// as artifacts of a "report" run in the tracker.
+func (r *Runner) writeReport(res *Results) error {
+	c := r.Config
+	files, err := r.figures(res)
+	if err != nil {
+		return err
+	}
+	files[ReportFile] = res.Markdown(time.Now(), files)
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(r.OutDir, name), b, 0o644); err != nil {
 			return fmt.Errorf("experiment: writing report: %w", err)
 		}
 	}
 	run, err := r.Store.StartRun(track.RunOptions{Experiment: c.Name, Name: "report", ConfigHash: c.Hash(),
-		Backend: backend.Description(), Tags: map[string]string{"kind": "report"}})
+		Backend: res.Backend, Tags: map[string]string{"kind": "report"}})
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(files)) {
 		run.LogArtifact(n, bytes.NewReader(files[n]))
 	}
 	return run.End(nil)
@@ -416,9 +559,10 @@ func (r *Runner) writeReport(res *Results) error {
 
 // scheduleTable writes the primary metric of every row and schedule side by side,
 // rows grouped by sampler row, so schedules can be compared at each S.
-func (res *Results) scheduleTable(w io.Writer, spacing string) {
+func (res *Results) scheduleTable(w io.Writer, spacing diffusion.Spacing) {
 	c := res.Config
-	tables := map[string]*table{}
+	primary, _ := metrics.Lookup(c.Eval.Primary)
+	tables := map[diffusion.ScheduleKind]*table{}
 	for _, sched := range c.Schedules {
 		tables[sched] = res.table(sched, spacing, c.Eval.Primary)
 	}
@@ -433,11 +577,11 @@ func (res *Results) scheduleTable(w io.Writer, spacing string) {
 	}
 	fmt.Fprintln(w)
 	for _, row := range c.Rows() {
-		best := map[int]string{}
+		best := map[int]diffusion.ScheduleKind{}
 		for _, S := range steps {
 			bv := math.NaN()
 			for _, sched := range c.Schedules {
-				if v, ok := tables[sched].get(row, S); ok && (math.IsNaN(bv) || better(c.Eval.Primary, v, bv)) {
+				if v, ok := tables[sched].get(row, S); ok && (math.IsNaN(bv) || primary.Better(v, bv)) {
 					bv, best[S] = v, sched
 				}
 			}
@@ -461,7 +605,7 @@ func (res *Results) scheduleTable(w io.Writer, spacing string) {
 	fmt.Fprintf(w, "\nBest schedule per row and S in bold.\n\n")
 }
 
-func (t *table) plot(w io.Writer, sched, spacing string) error {
+func (t *table) plot(w io.Writer, sched diffusion.ScheduleKind, spacing diffusion.Spacing) error {
 	var series []plot.Series
 	for _, row := range t.rows {
 		s := plot.Series{Name: row}
@@ -480,7 +624,7 @@ func (t *table) plot(w io.Writer, sched, spacing string) error {
 		}
 		series = append(series, s)
 	}
-	logY := !higherIsBetter[t.metric] && t.metric != "modes"
+	logY := t.metric.LogAxis
 	for _, s := range series {
 		for _, v := range s.Y {
 			if v <= 0 {
@@ -488,13 +632,13 @@ func (t *table) plot(w io.Writer, sched, spacing string) error {
 			}
 		}
 	}
-	return plot.Lines(w, plot.LineOptions{Title: fmt.Sprintf("%s against S (%s, %s)", t.metric, sched, spacing), XLabel: "S (sampling steps)", YLabel: t.metric, LogX: true, LogY: logY}, series...)
+	return plot.Lines(w, plot.LineOptions{Title: fmt.Sprintf("%s against S (%s, %s)", t.metric.Name, sched, spacing), XLabel: "S (sampling steps)", YLabel: t.metric.Name, LogX: true, LogY: logY}, series...)
 }
 
 // sampleGrid draws the first seed's samples of every cell, rows by eta and columns
 // by S, next to a sample of the true distribution. It returns nil for data that is
 // not 2-D.
-func (r *Runner) sampleGrid(res *Results, sched, spacing string) ([]byte, error) {
+func (r *Runner) sampleGrid(res *Results, sched diffusion.ScheduleKind, spacing diffusion.Spacing) ([]byte, error) {
 	c := r.Config
 	truth, _, err := r.truth()
 	if err != nil || truth.Dim() != 2 {

@@ -7,14 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/difflab/difflab/pkg/backend"
 	"github.com/difflab/difflab/pkg/data"
 	"github.com/difflab/difflab/pkg/diffusion"
@@ -67,7 +66,9 @@ type Results struct {
 	Floor []map[string]float64
 	// VLB holds, per schedule, the bound on the negative log-likelihood in bits/dim
 	// (eval.vlb_n > 0 only): "total", "prior", "kl" and "decoder".
-	VLB map[string]map[string]float64
+	VLB map[diffusion.ScheduleKind]map[string]float64
+	// Backend describes the backend that ran the cells, for the report.
+	Backend string
 }
 
 // Run evaluates every cell that the tracker does not already hold as finished for
@@ -104,9 +105,9 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 			cells = append(cells, cell)
 		}
 	}
-	res := &Results{Config: c}
-	models := map[string]diffusion.Denoiser{}
-	scheds := map[string]*diffusion.Schedule{}
+	res := &Results{Config: c, Backend: backend.Description()}
+	models := map[diffusion.ScheduleKind]diffusion.Denoiser{}
+	scheds := map[diffusion.ScheduleKind]*diffusion.Schedule{}
 	start := time.Now()
 	ran := 0
 	var cellWall time.Duration
@@ -127,7 +128,7 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 		}
 		s, ok := scheds[cell.Schedule]
 		if !ok {
-			s, err = diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: diffusion.ScheduleKind(cell.Schedule), T: c.T})
+			s, err = diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: cell.Schedule, T: c.T})
 			if err != nil {
 				return res, err
 			}
@@ -161,7 +162,7 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 		}
 	}
 	if c.Eval.VLBN > 0 {
-		res.VLB = map[string]map[string]float64{}
+		res.VLB = map[diffusion.ScheduleKind]map[string]float64{}
 		for _, sched := range c.Schedules {
 			v, err := r.scheduleVLB(ctx, sched, models, scheds)
 			if err != nil {
@@ -190,7 +191,7 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 }
 
 // scheduleVLB computes (or reads back from the tracker) the schedule's VLB.
-func (r *Runner) scheduleVLB(ctx context.Context, sched string, models map[string]diffusion.Denoiser, scheds map[string]*diffusion.Schedule) (map[string]float64, error) {
+func (r *Runner) scheduleVLB(ctx context.Context, sched diffusion.ScheduleKind, models map[diffusion.ScheduleKind]diffusion.Denoiser, scheds map[diffusion.ScheduleKind]*diffusion.Schedule) (map[string]float64, error) {
 	c := r.Config
 	runs, err := r.Store.Runs(track.Query{Experiment: c.Name, Filter: fmt.Sprintf("tags.kind = \"vlb\" and tags.schedule = %q and tags.eval_hash = %q and status = \"finished\"", sched, c.evalHash())})
 	if err != nil {
@@ -205,7 +206,7 @@ func (r *Runner) scheduleVLB(ctx context.Context, sched string, models map[strin
 	}
 	s := scheds[sched]
 	if s == nil {
-		if s, err = diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: diffusion.ScheduleKind(sched), T: c.T}); err != nil {
+		if s, err = diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: sched, T: c.T}); err != nil {
 			return nil, err
 		}
 	}
@@ -223,9 +224,9 @@ func (r *Runner) scheduleVLB(ctx context.Context, sched string, models map[strin
 		return nil, err
 	}
 	out := map[string]float64{"total": v.Total, "prior": v.Prior, "kl": v.KL(), "decoder": v.Terms[0]}
-	run, err := r.Store.StartRun(track.RunOptions{Experiment: c.Name, Name: "vlb " + sched, ConfigHash: c.Hash(), Backend: backend.Description(),
-		Tags:   map[string]string{"kind": "vlb", "schedule": sched, "eval_hash": c.evalHash()},
-		Params: map[string]any{"vlb_n": c.Eval.VLBN, "variance": string(v.Variance), "T": v.T, "seed": int64(c.Seeds[0])}})
+	run, err := r.Store.StartRun(track.RunOptions{Experiment: c.Name, Name: "vlb " + string(sched), ConfigHash: c.Hash(), Backend: backend.Description(),
+		Tags:   map[string]string{"kind": "vlb", "schedule": string(sched), "eval_hash": c.evalHash()},
+		Params: track.Params{"vlb_n": c.Eval.VLBN, "variance": string(v.Variance), "T": v.T, "seed": int64(c.Seeds[0])}})
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +307,7 @@ func (r *Runner) model(ctx context.Context, s *diffusion.Schedule) (diffusion.De
 		}
 		return l.Denoiser, nil
 	}
-	rec, err := c.Recipe(string(s.Config.Kind))
+	rec, err := c.Recipe(s.Config.Kind)
 	if err != nil {
 		return diffusion.Denoiser{}, err
 	}
@@ -322,45 +323,28 @@ func (r *Runner) model(ctx context.Context, s *diffusion.Schedule) (diffusion.De
 	return l.Denoiser, nil
 }
 
-// Recipe is the training recipe of model.kind = "train" for one schedule: the
-// experiment's data and T with the [model.train] tables ([model.train.model],
-// [model.train.train], ...) on top. Its hash names the checkpoint folder, so a
-// model trained once is reused by every later run with the same recipe.
-func (c *Config) Recipe(schedule string) (*pipeline.Recipe, error) {
-	raw := map[string]any{}
-	for k, v := range c.Model.Train {
-		raw[k] = v
+// Recipe is the training recipe of model.kind = "train" for one schedule:
+// ModelConfig.Train with the experiment's data, the schedule and T. Its hash names
+// the checkpoint folder, so a model trained once is reused by every later run with
+// the same recipe. The recipe is validated; errors name the field.
+func (c *Config) Recipe(schedule diffusion.ScheduleKind) (*pipeline.Recipe, error) {
+	if c.Model.Train == nil {
+		return nil, errors.New("experiment: field model.train is empty: model.kind = \"train\" needs training settings")
 	}
-	d := map[string]any{"name": c.Data.Name}
+	r := *c.Model.Train
+	r.Data.Name, r.Data.DataDir, r.Data.N = c.Data.Name, c.Data.DataDir, c.Data.TrainN
 	if c.Data.GMM != "" {
 		abs, err := filepath.Abs(c.Path(c.Data.GMM))
 		if err != nil {
 			return nil, err
 		}
-		d["gmm"] = abs
+		r.Data.GMM = abs
 	}
-	if c.Data.DataDir != "" {
-		d["data_dir"] = c.Data.DataDir
-	}
-	if c.Data.TrainN != 0 {
-		d["n"] = c.Data.TrainN
-	}
-	if extra, ok := raw["data"].(map[string]any); ok {
-		for k, v := range extra {
-			d[k] = v
-		}
-	}
-	raw["data"] = d
-	raw["schedule"] = map[string]any{"kind": schedule, "T": c.T}
-	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(raw); err != nil {
+	r.Schedule = diffusion.ScheduleConfig{Kind: schedule, T: c.T}
+	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("experiment: field model.train: %w", err)
 	}
-	rec, err := pipeline.ParseRecipe(buf.String())
-	if err != nil {
-		return nil, fmt.Errorf("experiment: field model.train: %w", err)
-	}
-	return rec, nil
+	return &r, nil
 }
 
 // truth returns a sampler of the true distribution.
@@ -407,8 +391,12 @@ func (r *Runner) floor(seed uint64) (map[string]float64, error) {
 	n := r.Config.Eval.N
 	ref := truth.Sample(n, newRand(seed, streamReference))
 	x := truth.Sample(n, newRand(seed, streamFloor))
+	res, err := metrics.Evaluate(r.Config.Eval.Metrics, metrics.Input{X: x, Ref: ref, GMM: gmm, Seed: seed})
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]float64{}
-	for _, m := range evaluate2D(r.Config.Eval.Metrics, x, ref, gmm, seed) {
+	for _, m := range res {
 		out[m.Name] = m.Value
 	}
 	return out, nil
@@ -463,14 +451,12 @@ func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoise
 	}
 	secs := time.Since(t0).Seconds()
 	x := rows(flat, dim)
-	var results []metricValue
-	if c.Mode == ModeInversion {
-		results = evaluateInversion(x, ref, latent)
-	} else {
-		results = evaluate2D(c.Eval.Metrics, x, ref, gmm, cell.Seed)
+	results, err := metrics.Evaluate(c.Eval.Metrics, metrics.Input{X: x, Ref: ref, GMM: gmm, Latent: latent, Seed: cell.Seed})
+	if err != nil {
+		return CellResult{}, err
 	}
 
-	params := map[string]any{}
+	params := track.Params{}
 	vals := map[string]float64{"time/sample_s": secs, "time/steps_per_s": float64(cell.Steps*((n+bs-1)/bs)) / secs}
 	for _, m := range results {
 		vals[m.Name] = m.Value
@@ -479,27 +465,26 @@ func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoise
 		}
 		params[m.Name+".ref_n"] = m.M
 		params[m.Name+".seed"] = int64(m.Seed)
-		for k, v := range m.Extra {
+		for k, v := range m.Parts {
 			vals[m.Name+"/"+k] = v
 		}
 	}
-	samples, _ := json.Marshal(map[string]any{"samples": x})
+	samples, _ := json.Marshal(cellSamples{x})
 	return r.logCell(cell, vals, params, samples)
 }
 
 // logCell records a cell as a tracker run: the cell's coordinates and the metrics'
 // settings as params, the values as metrics, and the samples (JSON, for 2-D data)
 // or the picture of the first samples (images) as an artifact.
-func (r *Runner) logCell(cell Cell, vals map[string]float64, params map[string]any, samples []byte) (CellResult, error) {
+func (r *Runner) logCell(cell Cell, vals map[string]float64, params track.Params, samples []byte) (CellResult, error) {
 	c := r.Config
-	for k, v := range map[string]any{
-		"schedule": cell.Schedule, "spacing": cell.Spacing, "sampler": cell.Sampler, "eta": cell.Eta,
+	coords := track.Params{
+		"schedule": string(cell.Schedule), "spacing": string(cell.Spacing), "sampler": string(cell.Sampler), "eta": cell.Eta,
 		"steps": cell.Steps, "seed": int64(cell.Seed), "T": c.T, "eval_n": c.Eval.N, "data": c.Data.Name,
-		"model": c.Model.Kind, "clip_x0": *c.Grid.ClipX0, "metrics_version": metrics.Version, "mode": c.Mode,
-	} {
-		params[k] = v
+		"model": string(c.Model.Kind), "clip_x0": *c.Grid.ClipX0, "metrics_version": metrics.Version, "mode": string(c.Mode),
 	}
-	if cell.Sampler == string(diffusion.DDPMStrided) {
+	maps.Copy(params, coords)
+	if cell.Sampler == diffusion.DDPMStrided {
 		params["variance"] = string(diffusion.FixedLarge)
 	}
 	if c.Model.pinned != "" {
@@ -511,7 +496,7 @@ func (r *Runner) logCell(cell Cell, vals map[string]float64, params map[string]a
 		Experiment: c.Name, Name: cell.Key(), Params: params, Seed: &seed, ConfigHash: c.Hash(),
 		Backend: backend.Description(),
 		Tags: map[string]string{"row": cell.Row(), "eval_hash": c.evalHash(), "cell_json": string(cellJSON),
-			"schedule": cell.Schedule, "model": c.Model.Kind},
+			"schedule": string(cell.Schedule), "model": string(c.Model.Kind)},
 	})
 	if err != nil {
 		return CellResult{}, err
@@ -538,13 +523,18 @@ func (r *Runner) cellFile(cell Cell) string {
 	return filepath.Join(r.OutDir, "cells", name+".json")
 }
 
+// cellSamples is the JSON of a 2-D cell's samples, one point per row.
+type cellSamples struct {
+	Samples [][]float64 `json:"samples"`
+}
+
 // loadCellSamples reads a cell's samples back for the report ("" if missing).
 func (r *Runner) loadCellSamples(cell Cell) [][]float64 {
 	b, err := os.ReadFile(r.cellFile(cell))
 	if err != nil {
 		return nil
 	}
-	var v struct{ Samples [][]float64 }
+	var v cellSamples
 	if json.Unmarshal(b, &v) != nil {
 		return nil
 	}
@@ -555,71 +545,6 @@ func rows(flat []float64, dim int) [][]float64 {
 	out := make([][]float64, len(flat)/dim)
 	for i := range out {
 		out[i] = flat[i*dim : (i+1)*dim]
-	}
-	return out
-}
-
-// metricValue is one metric of a cell with what it was computed with.
-type metricValue struct {
-	metrics.Result
-	Extra map[string]float64 // sub-values logged as NAME/KEY
-}
-
-// evaluateInversion compares the reconstructions rec with the data x0 they were
-// encoded from: recon_mse = 1/(N D) sum |rec_i - x0_i|^2, and latent_std, the
-// standard deviation of all coordinates of the encoded x_T.
-func evaluateInversion(rec, x0 [][]float64, latent []float64) []metricValue {
-	se, cnt := 0.0, 0
-	for i := range rec {
-		for j := range rec[i] {
-			d := rec[i][j] - x0[i][j]
-			se += d * d
-			cnt++
-		}
-	}
-	m, v := 0.0, 0.0
-	for _, z := range latent {
-		m += z
-	}
-	m /= float64(len(latent))
-	for _, z := range latent {
-		v += (z - m) * (z - m)
-	}
-	return []metricValue{
-		{Result: metrics.Result{Name: "recon_mse", Value: se / float64(cnt), N: len(rec), Version: metrics.Version}},
-		{Result: metrics.Result{Name: "latent_std", Value: math.Sqrt(v / float64(len(latent)-1)), N: len(rec), Version: metrics.Version}},
-	}
-}
-
-// evaluate2D computes the named metrics of samples x against a fresh reference
-// sample of the true distribution. The "modes" value is the total-variation
-// distance between the sampled and true mode weights, counting off-mode samples
-// as their own bin: 1/2 (sum_k |w_k - pi_k| + off).
-func evaluate2D(names []string, x, ref [][]float64, g *diffusion.GMM, seed uint64) []metricValue {
-	var out []metricValue
-	for _, name := range names {
-		var mv metricValue
-		switch name {
-		case "swd":
-			mv.Result = metrics.SlicedWasserstein(x, ref, metrics.SWDConfig{Seed: seed})
-		case "mmd":
-			mv.Result = metrics.MMD2(x, ref, metrics.MMDConfig{Seed: seed})
-		case "energy":
-			mv.Result = metrics.EnergyDistance(x, ref)
-		case "loglik":
-			mv.Result = metrics.MeanLogLikelihood(g, x)
-		case "modes":
-			ms := metrics.ModeWeights(g, x, 0)
-			tv := ms.OffMode
-			mv.Extra = map[string]float64{"off": ms.OffMode}
-			for k, w := range ms.Weights {
-				tv += math.Abs(w - g.Weights[k])
-				mv.Extra[fmt.Sprintf("w%d", k)] = w
-			}
-			mv.Result = metrics.Result{Name: "modes", Value: tv / 2, N: ms.N, Params: map[string]any{"off_mode_stds": ms.K}, Version: ms.Version}
-		}
-		mv.Name = name
-		out = append(out, mv)
 	}
 	return out
 }
