@@ -180,8 +180,8 @@ func softmaxExp(x *Node) *Node { return Softmax(x, -1) }
 // where xpad is x with (kernel-1)/2 zero rows and columns on each side (PyTorch's
 // padding=k/2; with stride 2 the output is ceil(H/2) × ceil(W/2)).
 //
-// It is formulated for the pure-Go backend, whose native convolution is ~20× slower
-// than matrix products, with standard ops only (so it runs on any backend). The zero
+// It is formulated for the pure-Go backend, whose native convolution is much slower
+// than matrix products (bench/RESULTS.md), with standard ops only (so it runs on any backend). The zero
 // padding is a concatenation (Pad has no gradient in GoMLX v0.28). The kernel column
 // shifts dx of xpad (strided) are concatenated on channels into
 // xw [B, H+2p, W', kernel·C] in (dx, c) order; one product with the weights regrouped
@@ -189,8 +189,8 @@ func softmaxExp(x *Node) *Node { return Softmax(x, -1) }
 // weight gradient needs no transpose of xw); y is the sum over dy of the rows dy, dy+s,
 // ... of Z's dy-th block of O channels, transposed once to [B, H', W', O]. Against
 // im2col (all kernel² windows concatenated, one product) this copies a third of the
-// data forward and backward: 1.3-1.8× faster on a convolution's forward and backward
-// pass (BenchmarkMicroConv). A 1×1 kernel of stride 1 is a plain product.
+// data forward and backward (BenchmarkMicroConv; bench/RESULTS.md has the figures). A
+// 1×1 kernel of stride 1 is a plain product.
 //
 // Variables, in scope.In("conv"): "weights" [kernel, kernel, C, O] (He-normal by the
 // scope's initializer, the layout of GoMLX's layers.Convolution) and "biases" [O] (zeros).

@@ -67,10 +67,9 @@ type UNetConfig struct {
 // train on a 2-core CPU with the pure-Go backend: three levels 28 → 14 → 7 of widths
 // 16, 32 and 64, self-attention only in the middle block (at 7×7), no dropout, and
 // v-prediction (Salimans & Ho 2022); 679,601 parameters (see UNetConfig.NumParams;
-// bench/pytorch_unet.py builds the same network). A training step costs about what
-// SmallUNetConfig's does, since the 28×28 level dominates, but the net learns MNIST
-// far better (bench/RESULTS.md). configs/mnist-unet.toml is its MNIST training recipe
-// (docs/mnist-samples.png). Every default of UNetConfig is set here and only here.
+// bench/pytorch_unet.py builds the same network). configs/mnist-unet.toml is its MNIST
+// training recipe (docs/mnist-samples.png); bench/RESULTS.md has its cost and sample
+// quality. Every default of UNetConfig is set here and only here.
 func DefaultUNetConfig() UNetConfig {
 	return UNetConfig{
 		ImageSize:            28,
@@ -90,9 +89,8 @@ func DefaultUNetConfig() UNetConfig {
 
 // SmallUNetConfig is DefaultUNetConfig with two levels 28 → 14 of widths 16 and 32
 // (self-attention in the middle block at 14×14) and epsilon-prediction: 190,737
-// parameters, the default until the three-level net replaced it. It plateaus at about
-// 45% confidently classified MNIST samples however long it trains (bench/RESULTS.md);
-// configs/mnist-unet-small.toml and the ddim-table1-mnist experiment use it.
+// parameters. configs/mnist-unet-small.toml and the ddim-table1-mnist experiment use
+// it; bench/RESULTS.md compares its MNIST samples with the default's.
 func SmallUNetConfig() UNetConfig {
 	c := DefaultUNetConfig()
 	c.ChannelMult = []int{1, 2}
@@ -102,9 +100,8 @@ func SmallUNetConfig() UNetConfig {
 
 // LargeUNetConfig is DefaultUNetConfig with widths 32, 64 and 64, attention at 7×7 as
 // well as in the middle block, dropout 0.1 and epsilon-prediction, as in Ho et al.'s
-// smaller models: 1,112,801 parameters, about twice the default's training step and
-// forward pass on a 2-core CPU (bench/RESULTS.md); for a GPU or a long run
-// (configs/mnist-unet-large.toml).
+// smaller models: 1,112,801 parameters, for a GPU or a long run
+// (configs/mnist-unet-large.toml; its cost is in bench/RESULTS.md).
 func LargeUNetConfig() UNetConfig {
 	c := DefaultUNetConfig()
 	c.BaseChannels = 32
