@@ -256,16 +256,12 @@ metrics = ["energy"]
 	}
 }
 
-const trainConfig = `
-name = "learned"
-schedules = ["linear", "cosine"]
-T = 100
-[data]
-name = "gmm"
-gmm = "gmm.json"
-train_n = 500
-[model]
-kind = "train"
+// trainConfig is smallConfig with a trained MLP per schedule.
+var trainConfig = strings.NewReplacer(
+	`name = "small"`, `name = "learned"`,
+	`schedules = ["linear"]`, `schedules = ["linear", "cosine"]`,
+	`gmm = "gmm.json"`, "gmm = \"gmm.json\"\ntrain_n = 500",
+	`kind = "oracle"`, `kind = "train"
 [model.train.model]
 kind = "mlp"
 [model.train.model.mlp]
@@ -275,12 +271,8 @@ steps = 123
 learning_rate = 3e-3
 warmup_steps = 10
 [model.train.data]
-seed = 4
-[grid]
-steps = [5, 100]
-[eval]
-n = 300
-`
+seed = 4`,
+).Replace(smallConfig)
 
 // TestTrainRecipe checks that the experiment's [model.train] tables give the recipe
 // that "difflab train --config" reads from the same settings written as a recipe

@@ -247,16 +247,23 @@ func etaObservation(ranked []*table, S int) string {
 			losses = append(losses, v)
 		}
 	}
+	return claim(fmt.Sprintf("At S = %d, eta = 0 is better than eta = 1", S), wins, losses, len(ranked),
+		"as in the DDIM paper", "this differs from the DDIM paper", "in the DDIM paper eta = 0 is better")
+}
+
+// claim phrases a claim checked on several metrics: subject, then where it holds
+// and where it fails, with the paper's verdict: agree when it holds on every
+// metric, differ when on none, paper when the metrics disagree.
+func claim(subject string, holds, fails []string, ranked int, agree, differ, paper string) string {
 	switch {
-	case len(wins) == 0 && len(losses) == 0:
+	case len(holds) == 0 && len(fails) == 0:
 		return ""
-	case len(losses) == 0:
-		return fmt.Sprintf("At S = %d, eta = 0 is better than eta = 1 %s, as in the DDIM paper.", S, onMetrics(wins, len(ranked)))
-	case len(wins) == 0:
-		return fmt.Sprintf("At S = %d, eta = 0 is **not** better than eta = 1 %s: this differs from the DDIM paper.", S, onMetrics(losses, len(ranked)))
+	case len(fails) == 0:
+		return fmt.Sprintf("%s %s, %s.", subject, onMetrics(holds, ranked), agree)
+	case len(holds) == 0:
+		return fmt.Sprintf("%s on **no** metric (%s); %s.", subject, strings.Join(fails, "; "), differ)
 	}
-	return fmt.Sprintf("At S = %d, eta = 0 is better than eta = 1 on %s, but **not** on %s: the metrics disagree; in the DDIM paper eta = 0 is better.",
-		S, strings.Join(wins, "; "), strings.Join(losses, "; "))
+	return fmt.Sprintf("%s on %s, but **not** on %s: the metrics disagree; %s.", subject, strings.Join(holds, "; "), strings.Join(fails, "; "), paper)
 }
 
 // onMetrics phrases the metrics' values of a claim that holds on all of them.
@@ -359,16 +366,8 @@ func sigmaHatObservation(ranked []*table, S int) string {
 			notWorstOn = append(notWorstOn, fmt.Sprintf("%s %s, %s worse at %s", t.metric.Name, formatMetric(sh), worse, formatMetric(worseV)))
 		}
 	}
-	switch {
-	case len(worstOn) == 0 && len(notWorstOn) == 0:
-		return ""
-	case len(notWorstOn) == 0:
-		return fmt.Sprintf("At S = %d, sigma-hat (strided DDPM) is the worst row %s, as in the paper.", S, onMetrics(worstOn, len(ranked)))
-	case len(worstOn) == 0:
-		return fmt.Sprintf("At S = %d, sigma-hat (strided DDPM) is **not** the worst row %s; in the paper it is.", S, onMetrics(notWorstOn, len(ranked)))
-	}
-	return fmt.Sprintf("At S = %d, sigma-hat (strided DDPM) is the worst row on %s, but not on %s: the metrics disagree; in the paper (FID) it is the worst row.",
-		S, strings.Join(worstOn, "; "), strings.Join(notWorstOn, "; "))
+	return claim(fmt.Sprintf("At S = %d, sigma-hat (strided DDPM) is the worst row", S), worstOn, notWorstOn, len(ranked),
+		"as in the paper", "in the paper it is", "in the paper (FID) it is the worst row")
 }
 
 // figures are the pictures of a report by file name, PNG-encoded.

@@ -95,24 +95,14 @@ func checkGolden(t *testing.T, name string, got []byte) {
 	}
 }
 
-const gmmReportConfig = `
-name = "golden-gmm"
-description = "A synthetic Table 1: every number is made up by the test."
-seeds = [1, 2]
-schedules = ["linear", "cosine"]
-T = 100
-[data]
-name = "gmm"
-gmm = "gmm.json"
-[model]
-kind = "oracle"
-[grid]
-etas = [0.0, 1.0]
-steps = [10, 100]
-[eval]
-n = 300
-primary = "energy"
-`
+// gmmReportConfig is smallConfig with two schedules, a description, S = 10 and 100
+// and energy as the primary metric.
+var gmmReportConfig = strings.NewReplacer(
+	`name = "small"`, `name = "golden-gmm"`+"\n"+`description = "A synthetic Table 1: every number is made up by the test."`,
+	`schedules = ["linear"]`, `schedules = ["linear", "cosine"]`,
+	`steps = [5, 100]`, `steps = [10, 100]`,
+	`n = 300`, "n = 300\nprimary = \"energy\"",
+).Replace(smallConfig)
 
 // gmmValue makes up a table where the metrics disagree the way the exact
 // denoiser's ddim-table1-gmm does: on energy sigma-hat is not the worst row at
@@ -176,20 +166,10 @@ func TestReportGoldenCatchesChanges(t *testing.T) {
 }
 
 func TestReportGoldenInversion(t *testing.T) {
-	const config = `
-name = "golden-inversion"
-mode = "inversion"
-T = 100
-[data]
-name = "gmm"
-gmm = "gmm.json"
-[model]
-kind = "oracle"
-[grid]
-steps = [5, 10, 100]
-[eval]
-n = 300
-`
+	config := strings.NewReplacer(
+		`name = "small"`, `name = "golden-inversion"`+"\n"+`mode = "inversion"`,
+		"seeds = [1, 2]\n", "", "etas = [0.0, 1.0]\n", "", `steps = [5, 100]`, `steps = [5, 10, 100]`,
+	).Replace(smallConfig)
 	res := synthetic(t, config, func(metric string, c Cell) float64 {
 		if metric == "latent_std" {
 			return 1 - 0.3/float64(c.Steps)
@@ -238,4 +218,22 @@ metrics = ["fid", "precision", "recall"]
 	c.Model.pinned, c.Model.pinnedStep, c.Model.weights = "ckpt/ckpt-00005400", 5400, "0123456789abcdef"
 	res.VLB = map[diffusion.ScheduleKind]map[string]float64{diffusion.Linear: {"total": 1.234, "prior": 0.0001, "kl": 1.0, "decoder": 0.2339}}
 	checkGolden(t, "report-images.md", res.Markdown(goldenTime, allFigures(c)))
+}
+
+func TestClaim(t *testing.T) {
+	for _, c := range []struct {
+		holds, fails []string
+		ranked       int
+		want         string
+	}{
+		{nil, nil, 2, ""},
+		{[]string{"fid 1 vs 2"}, nil, 1, "X (fid 1 vs 2), agree."},
+		{[]string{"a 1 vs 2", "b 3 vs 4"}, nil, 2, "X on every metric (a 1 vs 2; b 3 vs 4), agree."},
+		{nil, []string{"a 2 vs 1"}, 1, "X on **no** metric (a 2 vs 1); differ."},
+		{[]string{"a 1 vs 2"}, []string{"b 4 vs 3"}, 2, "X on a 1 vs 2, but **not** on b 4 vs 3: the metrics disagree; paper."},
+	} {
+		if got := claim("X", c.holds, c.fails, c.ranked, "agree", "differ", "paper"); got != c.want {
+			t.Errorf("claim(%q, %q) = %q, want %q", c.holds, c.fails, got, c.want)
+		}
+	}
 }
