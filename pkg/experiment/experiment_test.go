@@ -338,3 +338,12 @@ func TestTrainConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestGoals(t *testing.T) {
+	g := Goals()
+	for name, want := range map[string]track.Goal{"loglik": track.Maximize, "recall": track.Maximize, "swd": "", "fid": "", "latent_std": ""} {
+		if g[name] != want {
+			t.Errorf("Goals()[%q] = %q, want %q", name, g[name], want)
+		}
+	}
+}

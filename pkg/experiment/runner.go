@@ -518,6 +518,19 @@ func (r *Runner) logCell(cell Cell, vals map[string]float64, params track.Params
 	return CellResult{Cell: cell, Metrics: vals, Seconds: vals["time/sample_s"], RunID: run.ID()}, nil
 }
 
+// Goals are the tracker's goals of the metrics that cells log, from the metrics
+// registry: track.Maximize where higher is better, track.Minimize otherwise (the
+// tracker's default). Pass them to Store.CompareWith.
+func Goals() map[string]track.Goal {
+	goals := map[string]track.Goal{}
+	for _, m := range metrics.All() {
+		if m.Direction == metrics.HigherIsBetter {
+			goals[m.Name] = track.Maximize
+		}
+	}
+	return goals
+}
+
 func (r *Runner) cellFile(cell Cell) string {
 	name := strings.NewReplacer(" ", "_", "=", "-").Replace(cell.Key())
 	return filepath.Join(r.OutDir, "cells", name+".json")
