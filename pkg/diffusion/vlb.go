@@ -98,7 +98,7 @@ func (r *VLBResult) KL() float64 {
 // so a cost of T forward passes of a batch. The expectation over eps is estimated with
 // one draw per step and example.
 //
-// The graph runs in float64 when d.Store is nil (closed forms such as GMM.Denoiser),
+// The graph runs in float64 when d.Store is nil (closed forms such as ExactDenoiser),
 // otherwise in the dtype of the store's first floating-point variable, or in float32
 // when the store has none yet (an untrained network, whose variables are created on
 // the first call; difflab's models create float32 weights).
@@ -277,7 +277,7 @@ func tensorOf(x []float64, dt dtypes.DType, shape []int) *tensors.Tensor {
 }
 
 // graphDType returns the store a denoiser's graph runs with and the dtype to feed it:
-// float64 with a fresh store when d.Store is nil (closed forms such as GMM.Denoiser),
+// float64 with a fresh store when d.Store is nil (closed forms such as ExactDenoiser),
 // otherwise d.Store and the dtype of its first floating-point variable, or float32
 // when it has none yet (an untrained network, whose variables are created on the
 // first call; difflab's models create float32 weights).

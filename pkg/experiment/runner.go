@@ -19,6 +19,7 @@ import (
 	"github.com/difflab/difflab/pkg/data"
 	"github.com/difflab/difflab/pkg/diffusion"
 	"github.com/difflab/difflab/pkg/features"
+	"github.com/difflab/difflab/pkg/gmm"
 	"github.com/difflab/difflab/pkg/metrics"
 	"github.com/difflab/difflab/pkg/pipeline"
 	"github.com/difflab/difflab/pkg/track"
@@ -39,7 +40,7 @@ type Runner struct {
 	Backend      compute.Backend
 	testSet      *data.Dataset        // image datasets' test split, loaded once
 	truthSampler data.Sampler         // the true distribution of 2-D data, loaded once
-	truthGMM     *diffusion.GMM       // the same when it is a Gaussian mixture
+	truthGMM     *gmm.Mixture         // the same when it is a Gaussian mixture
 	cls          *features.Classifier // the image metrics' feature extractor
 
 	// Only, when set, keeps the cells of the grid for which it returns true, for
@@ -286,11 +287,11 @@ func (r *Runner) finishedCells() (map[string]CellResult, error) {
 func (r *Runner) model(ctx context.Context, s *diffusion.Schedule) (diffusion.Denoiser, error) {
 	c := r.Config
 	if c.Model.Kind == ModelOracle {
-		g, err := diffusion.LoadGMM(c.Path(c.Data.GMM))
+		g, err := gmm.Load(c.Path(c.Data.GMM))
 		if err != nil {
 			return diffusion.Denoiser{}, err
 		}
-		return g.Denoiser(s), nil
+		return diffusion.ExactDenoiser(g, s), nil
 	}
 	if c.Model.Kind == ModelCheckpoint {
 		if err := c.pinCheckpoint(); err != nil {
@@ -365,13 +366,13 @@ func (c *Config) Recipe(schedule string) (*pipeline.Recipe, error) {
 
 // truth returns a sampler of the true distribution.
 // It is read once and kept; the GMM is nil for other data.
-func (r *Runner) truth() (data.Sampler, *diffusion.GMM, error) {
+func (r *Runner) truth() (data.Sampler, *gmm.Mixture, error) {
 	if r.truthSampler != nil {
 		return r.truthSampler, r.truthGMM, nil
 	}
 	c := r.Config
 	if c.Data.Name == "gmm" {
-		g, err := diffusion.LoadGMM(c.Path(c.Data.GMM))
+		g, err := gmm.Load(c.Path(c.Data.GMM))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -595,7 +596,7 @@ func evaluateInversion(rec, x0 [][]float64, latent []float64) []metricValue {
 // sample of the true distribution. The "modes" value is the total-variation
 // distance between the sampled and true mode weights, counting off-mode samples
 // as their own bin: 1/2 (sum_k |w_k - pi_k| + off).
-func evaluate2D(names []string, x, ref [][]float64, g *diffusion.GMM, seed uint64) []metricValue {
+func evaluate2D(names []string, x, ref [][]float64, g *gmm.Mixture, seed uint64) []metricValue {
 	var out []metricValue
 	for _, name := range names {
 		var mv metricValue

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 )
 
 // DefaultOffModeStds is the default of ModeWeights' k: a sample farther than 3
@@ -25,7 +25,7 @@ const DefaultOffModeStds = 3.0
 // The Result is named "loglik" with Std the standard deviation (divisor n - 1) of
 // log p_g(x_i), so Std/sqrt(n) is the standard error of L; N = n. It panics if g is
 // nil, if x is empty, or if a row's length is not g.Dim().
-func MeanLogLikelihood(g *diffusion.GMM, x [][]float64) Result {
+func MeanLogLikelihood(g *gmm.Mixture, x [][]float64) Result {
 	const fn = "MeanLogLikelihood"
 	checkGMM(fn, g, x)
 	lp := make([]float64, len(x))
@@ -67,7 +67,7 @@ type ModeStats struct {
 //
 // ModeWeights panics if g is nil, if x is empty, if a row's length is not g.Dim(),
 // or if k is negative or NaN.
-func ModeWeights(g *diffusion.GMM, x [][]float64, k float64) ModeStats {
+func ModeWeights(g *gmm.Mixture, x [][]float64, k float64) ModeStats {
 	const fn = "ModeWeights"
 	checkGMM(fn, g, x)
 	if !(k >= 0) {
@@ -109,7 +109,7 @@ func ModeWeights(g *diffusion.GMM, x [][]float64, k float64) ModeStats {
 }
 
 // checkGMM panics unless g is non-nil and x is a non-empty sample of g's dimension.
-func checkGMM(fn string, g *diffusion.GMM, x [][]float64) {
+func checkGMM(fn string, g *gmm.Mixture, x [][]float64) {
 	if g == nil {
 		panic(fmt.Sprintf("metrics: %s: nil GMM", fn))
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 	"github.com/difflab/difflab/pkg/plot"
 )
 
@@ -106,7 +107,7 @@ func Flatten(rows [][]float64) []float64 {
 // Pass by = x to colour samples by where they are, or by = samples and x =
 // their latents to colour each latent by where it lands. It panics when x and
 // by differ in length.
-func ByNearestMode(g *diffusion.GMM, by, x [][]float64) []plot.Points {
+func ByNearestMode(g *gmm.Mixture, by, x [][]float64) []plot.Points {
 	if len(x) != len(by) {
 		panic(fmt.Sprintf("nb: ByNearestMode: %d rows in x, %d in by", len(x), len(by)))
 	}
