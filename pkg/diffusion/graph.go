@@ -44,11 +44,12 @@ func gatherPerExample(table []float64, t *graph.Node, like *graph.Node) *graph.N
 }
 
 // QSample draws x_t from q(x_t | x_0) in one step for a batch with a different t per
-// example (Ho et al. eq. 4):
+// example (Ho et al. 2020, eq. (4)):
 //
 //	x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
 //
-// x0 and eps have shape [B, ...]; t has shape [B] with values in 0..T-1.
+// x0 and eps have shape [B, ...]; t has shape [B] with values in 0..T-1. It is the
+// graph twin of Schedule.QSampleTo and the one place graph code writes the formula.
 func QSample(s *Schedule, x0, t, eps *graph.Node) *graph.Node {
 	a := gatherPerExample(s.SqrtAlphasCumprod, t, x0)
 	b := gatherPerExample(s.SqrtOneMinusAlphasCumprod, t, x0)

@@ -11,7 +11,6 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/support/exceptions"
 )
 
 // DiscretizationBins is the number of pixel levels of the discretized decoder: data
@@ -107,7 +106,7 @@ func (r *VLBResult) KL() float64 {
 // prod(shape) values, variance or the prediction type is unknown, d.Fn is nil, or the
 // backend fails.
 func VLB(b compute.Backend, s *Schedule, d Denoiser, x0 []float64, shape []int, variance Variance, noise NoiseSource) (*VLBResult, error) {
-	n, err := checkBatch(x0, shape)
+	n, err := checkBatch("x0", x0, shape)
 	if err != nil {
 		return nil, fmt.Errorf("vlb: %w", err)
 	}
@@ -137,35 +136,16 @@ func VLB(b compute.Backend, s *Schedule, d Denoiser, x0 []float64, shape []int, 
 		res.PerExampleContinuous[i] += kl
 	}
 
-	store, dt := graphDType(d)
-	pred, fn := d.Prediction, d.Fn
-	eps := make([]float64, n)
-	xt := make([]float64, n)
-	ts := make([]int32, B)
-	err = exceptions.TryCatch[error](func() {
-		exec := model.MustNewExec(b, store, func(scope *model.Scope, x, t *graph.Node) *graph.Node {
-			_, x0Hat := EpsAndX0At(s, pred, fn(scope, x, t), x, t)
-			mean, _ := QPosterior(s, x0Hat, x, t)
-			return mean
-		})
-		for t := range T {
-			noise.Fill(eps)
-			sa, sb := s.SqrtAlphasCumprod[t], s.SqrtOneMinusAlphasCumprod[t]
-			for j := range xt {
-				xt[j] = sa*x0[j] + sb*eps[j]
-			}
-			for i := range ts {
-				ts[i] = int32(t)
-			}
-			xIn := tensorOf(xt, dt, shape)
-			tIn := tensors.FromFlatDataAndDimensions(append([]int32(nil), ts...), B)
-			out := exec.MustExec(xIn, tIn)
-			xIn.FinalizeAll()
-			tIn.FinalizeAll()
-			mean := toFloat64(out[0])
-			out[0].FinalizeAll()
-			res.addStep(s, t, variance, x0, xt, mean, perDim)
-		}
+	ts := make([]int, T)
+	for t := range ts {
+		ts[t] = t
+	}
+	head := func(_, x0Hat, xt, t *graph.Node) []*graph.Node {
+		mean, _ := QPosterior(s, x0Hat, xt, t)
+		return []*graph.Node{mean}
+	}
+	err = denoiseNoised(b, s, d, x0, shape, ts, noise, head, func(t int, _, xt []float64, out [][]float64) {
+		res.addStep(s, t, variance, x0, xt, out[0], perDim)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("vlb: %w", err)
@@ -273,7 +253,7 @@ func tensorOf(x []float64, dt dtypes.DType, shape []int) *tensors.Tensor {
 	case dtypes.Float32:
 		return tensors.FromFlatDataAndDimensions(toFloat32(x), shape...)
 	}
-	panic(fmt.Sprintf("diffusion: vlb: unsupported dtype %s, want Float32 or Float64", dt))
+	panic(fmt.Sprintf("diffusion: unsupported dtype %s, want Float32 or Float64", dt))
 }
 
 // graphDType returns the store a denoiser's graph runs with and the dtype to feed it:
@@ -294,17 +274,28 @@ func graphDType(d Denoiser) (*model.Store, dtypes.DType) {
 }
 
 // checkBatch checks that shape is [B, ...] with B >= 1 and at least one value per
-// example, and that x0 holds prod(shape) values, which it returns.
-func checkBatch(x0 []float64, shape []int) (int, error) {
+// example, and that x (named name in the error) holds prod(shape) values, which it
+// returns.
+func checkBatch(name string, x []float64, shape []int) (int, error) {
+	n, err := checkShape(shape)
+	if err != nil {
+		return 0, err
+	}
+	if len(x) != n {
+		return 0, fmt.Errorf("%s has %d values, want %d for shape %v", name, len(x), n, shape)
+	}
+	return n, nil
+}
+
+// checkShape checks that shape is [B, ...] with B >= 1 and at least one value per
+// example, and returns prod(shape).
+func checkShape(shape []int) (int, error) {
 	n := 1
 	for _, v := range shape {
 		n *= v
 	}
 	if len(shape) < 2 || n == 0 {
 		return 0, fmt.Errorf("shape %v, want [B, ...] with B >= 1 and at least one value per example", shape)
-	}
-	if len(x0) != n {
-		return 0, fmt.Errorf("x0 has %d values, want %d for shape %v", len(x0), n, shape)
 	}
 	return n, nil
 }
