@@ -10,6 +10,8 @@ import (
 	"github.com/difflab/difflab/pkg/gmm"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 func testBackend(t testing.TB) compute.Backend {
@@ -310,5 +312,22 @@ func TestClipX0(t *testing.T) {
 	}
 	if len(res.XT) != 10 || len(res.Timesteps) != 10 || res.Timesteps[0] != 900 {
 		t.Errorf("trajectory has %d states, timesteps %v", len(res.XT), res.Timesteps)
+	}
+}
+
+// TestStepPackRoundTrip packs a step with a distinct value in every field and reads
+// it back inside a graph: each named node must hold its own field, whatever the slot
+// order, and the inversion's a_cur must not come from AbarPrev.
+func TestStepPackRoundTrip(t *testing.T) {
+	k := stepInput{StepCoefs: StepCoefs{AbarPrev: 0.5, X0: 2, Eps: 3, Xt: 5, Sigma: 7, SqrtAbar: 11, SqrtOneMin: 13}, AbarCur: 0.36}
+	e := graph.MustNewExec(testBackend(t), func(in []*graph.Node) []*graph.Node {
+		n := unpackStep(in[0])
+		return []*graph.Node{n.X0, n.Eps, n.Xt, n.Sigma, n.SqrtAbar, n.SqrtOneMin, n.SqrtAbarCur, n.SqrtOneMinCur}
+	})
+	out := e.MustExec(tensors.FromValue(k.pack()))
+	for i, want := range []float64{2, 3, 5, 7, 11, 13, 0.6, 0.8} {
+		if got := toFloat64(out[i])[0]; math.Abs(got-want) > 1e-15 {
+			t.Errorf("unpackStep(pack(k)) output %d = %v, want %v", i, got, want)
+		}
 	}
 }
