@@ -15,7 +15,7 @@ type DenoiseResult struct {
 	// T is the (0-based) timestep.
 	T int
 	// EpsMSE is the mean over examples and values of (eps_hat - eps)^2: L_simple
-	// (Ho et al. 2020, eq. 14) restricted to this t.
+	// (Ho et al. 2020, eq. (14)) restricted to this t.
 	EpsMSE float64
 	// X0MSE is the mean of (x0_hat - x_0)^2, x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)
 	// for an eps model (param.go for the others): the same error seen in data space,

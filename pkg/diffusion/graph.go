@@ -56,7 +56,7 @@ func QSample(s *Schedule, x0, t, eps *graph.Node) *graph.Node {
 	return graph.Add(graph.Mul(a, x0), graph.Mul(b, eps))
 }
 
-// QPosterior gives the mean and variance of q(x_{t-1} | x_t, x_0) (Ho et al. eq. 6-7):
+// QPosterior gives the mean and variance of q(x_{t-1} | x_t, x_0) (Ho et al. 2020, eq. (6) and (7)):
 //
 //	mean = PosteriorMeanCoef1[t] x_0 + PosteriorMeanCoef2[t] x_t
 //	var  = PosteriorVariance[t]   (beta-tilde_t; 0 at t = 0)

@@ -61,7 +61,7 @@ type SamplerConfig struct {
 	Steps int `json:"steps" toml:"steps"`
 	// Spacing picks the S timesteps. Default Leading (the DDIM paper's "uniform").
 	Spacing Spacing `json:"spacing,omitempty" toml:"spacing"`
-	// Eta scales DDIM's noise (eq. 16): 0 is deterministic DDIM, 1 has the DDPM
+	// Eta scales DDIM's noise (Song et al. 2021, eq. (16)): 0 is deterministic DDIM, 1 has the DDPM
 	// posterior variance. Eta >= 0. Only DDIM reads it.
 	Eta float64 `json:"eta" toml:"eta"`
 	// Variance of DDPM and DDPMStrided. Default FixedSmall for DDPM (as diffusers'

@@ -114,12 +114,12 @@ type Schedule struct {
 	// SNR is abar_t / (1 - abar_t).
 	SNR []float64
 	// PosteriorVariance is beta-tilde_t = beta_t (1 - abar_{t-1}) / (1 - abar_t), the variance
-	// of q(x_{t-1} | x_t, x_0) (Ho et al. eq. 7). It is 0 at t = 0.
+	// of q(x_{t-1} | x_t, x_0) (Ho et al. 2020, eq. (7)). It is 0 at t = 0.
 	PosteriorVariance []float64
 	// PosteriorLogVarianceClipped is log(beta-tilde_t) with the t = 0 entry (log 0)
 	// replaced by log(beta-tilde_1), as in Ho et al.'s code; for T = 1 it is log(beta_0).
 	PosteriorLogVarianceClipped []float64
-	// PosteriorMeanCoef1 multiplies x_0 in the posterior mean (Ho et al. eq. 7):
+	// PosteriorMeanCoef1 multiplies x_0 in the posterior mean (Ho et al. 2020, eq. (7)):
 	// beta_t sqrt(abar_{t-1}) / (1 - abar_t).
 	PosteriorMeanCoef1 []float64
 	// PosteriorMeanCoef2 multiplies x_t in the posterior mean:

@@ -74,7 +74,7 @@ func (r *VLBResult) KL() float64 {
 // graph maps (x_t, t) to the model's mean
 //
 //	x0_hat = from the model's output (EpsAndX0At; not clipped)
-//	mu_p   = PosteriorMeanCoef1[t] x0_hat + PosteriorMeanCoef2[t] x_t      (Ho et al. eq. 7 and 11)
+//	mu_p   = PosteriorMeanCoef1[t] x0_hat + PosteriorMeanCoef2[t] x_t      (Ho et al. 2020, eq. (7) and (11))
 //
 // and the terms are then computed in Go, in float64, per value:
 //
@@ -217,7 +217,7 @@ func stdNormalCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
 
 // DiscretizedGaussianLogLikelihood is the log-probability, in nats, that a Gaussian of
 // the given mean and standard deviation e^{logScale} gives to the bin of x, for data on
-// the 256-level grid of [-1, 1] (Ho et al. 2020 eq. 13; improved-diffusion's
+// the 256-level grid of [-1, 1] (Ho et al. 2020, eq. (13); improved-diffusion's
 // discretized_gaussian_log_likelihood):
 //
 //	delta_+ = x + 1/255 (+inf when x > 0.999),  delta_- = x - 1/255 (-inf when x < -0.999)

@@ -20,7 +20,7 @@ import (
 //	v_t = Var(x | x_t) = s^2 (1 - a_t) / (a_t s^2 + 1 - a_t).
 //
 // The reverse mean error is mu_q - mu_p = c1_t (x - E[x | x_t]) with
-// c1_t = beta_t sqrt(a_{t-1}) / (1 - a_t), so (Ho et al. eq. 5, 7)
+// c1_t = beta_t sqrt(a_{t-1}) / (1 - a_t), so (Ho et al. 2020, eq. (5) and (7))
 //
 //	E[L_t]    = 1/2 (-1 + l_p - l_q + e^{l_q - l_p} + c1_t^2 v_t e^{-l_p}),   t >= 1
 //	E[L_0^c]  = 1/2 (log 2 pi + l_p0 + v_0 e^{-l_p0})     (continuous Gaussian decoder)
