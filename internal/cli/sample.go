@@ -11,6 +11,7 @@ import (
 
 	"github.com/difflab/difflab/pkg/backend"
 	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 	"github.com/difflab/difflab/pkg/pipeline"
 	"github.com/gomlx/compute/dtypes"
 )
@@ -135,11 +136,11 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 			if sch, err = sched.schedule("schedule"); err != nil {
 				return err
 			}
-			g, err := diffusion.LoadGMM(*gmmPath)
+			g, err := gmm.Load(*gmmPath)
 			if err != nil {
 				return usagef("--gmm: %v", err)
 			}
-			den, shape = g.Denoiser(sch), []int{g.Dim()}
+			den, shape = diffusion.ExactDenoiser(g, sch), []int{g.Dim()}
 		}
 		cfg, dt, err := smp.config(sch.T())
 		if err != nil {

@@ -55,7 +55,7 @@ func (d *Dataset) Example(i int) []float32 {
 }
 
 // Points returns the examples as float64 rows of length prod(Shape), the form that
-// the 2-D metrics and diffusion.GMM use. The rows are fresh copies.
+// the 2-D metrics and gmm.Mixture use. The rows are fresh copies.
 func (d *Dataset) Points() [][]float64 {
 	n, s := d.Len(), d.ExampleSize()
 	out := make([][]float64, n)

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 )
 
 // Options configure Load and NewSampler. The zero value asks for every default;
@@ -23,7 +23,7 @@ type Options struct {
 	// (DefaultEightGaussiansStd). Negative is an error. For noise-free moons or swiss
 	// roll, call Moons or SwissRoll with noise 0.
 	Noise float64
-	// GMMPath is the mixture's JSON file (see diffusion.LoadGMM); "gmm" requires it.
+	// GMMPath is the mixture's JSON file (see gmm.Load); "gmm" requires it.
 	GMMPath string
 	// DataDir overrides where image datasets are looked for (the CLI's --data-dir);
 	// "" means each loader's default places (see LoadMNIST, LoadFashionMNIST,
@@ -176,16 +176,16 @@ func orDefault(v, def float64) float64 {
 }
 
 // loadGMM reads the mixture that Options.GMMPath names.
-func loadGMM(o Options) (*diffusion.GMM, error) {
+func loadGMM(o Options) (*gmm.Mixture, error) {
 	if o.GMMPath == "" {
 		return nil, fmt.Errorf(`data.Load("gmm"): Options.GMMPath is empty, want a mixture's JSON file {"weights", "means", "stds"}`)
 	}
-	return diffusion.LoadGMM(o.GMMPath)
+	return gmm.Load(o.GMMPath)
 }
 
 // compile-time checks that the samplers satisfy Sampler.
 var (
-	_ Sampler = (*diffusion.GMM)(nil)
+	_ Sampler = (*gmm.Mixture)(nil)
 	_ Sampler = MoonsSampler{}
 	_ Sampler = SwissRollSampler{}
 	_ Sampler = EightGaussiansSampler{}

@@ -5,11 +5,11 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 )
 
 // A Sampler draws fresh points from a distribution, for metrics that compare a
-// model's samples with new data rather than with the training set. *diffusion.GMM
+// model's samples with new data rather than with the training set. *gmm.Mixture
 // is one; so are MoonsSampler, SwissRollSampler and EightGaussiansSampler.
 type Sampler interface {
 	// Dim is the dimension of a point.
@@ -51,8 +51,8 @@ func genRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, genStre
 
 // FromGMM draws n points from the mixture g with a source seeded by seed, as a
 // dataset of shape {g.Dim()} named "gmm", without labels. It returns an error if g is
-// nil or invalid (see diffusion.GMM.Validate) or n < 1.
-func FromGMM(g *diffusion.GMM, n int, seed uint64) (*Dataset, error) {
+// nil or invalid (see gmm.Mixture.Validate) or n < 1.
+func FromGMM(g *gmm.Mixture, n int, seed uint64) (*Dataset, error) {
 	if g == nil {
 		return nil, fmt.Errorf("data.FromGMM: mixture is nil")
 	}
@@ -261,11 +261,11 @@ func EightGaussiansMean(k int) [2]float64 {
 	return [2]float64{EightGaussiansRadius * math.Cos(a), EightGaussiansRadius * math.Sin(a)}
 }
 
-// EightGaussiansGMM is the eight-Gaussians distribution as a diffusion.GMM, for the
-// exact denoiser and log-density metrics. It is valid (see diffusion.GMM.Validate)
+// EightGaussiansGMM is the eight-Gaussians distribution as a gmm.Mixture, for the
+// exact denoiser and log-density metrics. It is valid (see gmm.Mixture.Validate)
 // only for std > 0.
-func EightGaussiansGMM(std float64) *diffusion.GMM {
-	g := &diffusion.GMM{}
+func EightGaussiansGMM(std float64) *gmm.Mixture {
+	g := &gmm.Mixture{}
 	for k := range 8 {
 		mu := EightGaussiansMean(k)
 		g.Weights = append(g.Weights, 1.0/8)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 )
 
 // meanStd returns the per-coordinate mean and standard deviation of rows.
@@ -178,7 +178,7 @@ func TestSwissRoll(t *testing.T) {
 // sum_k w_k mu_k within 5 standard errors (the mixture's variance per coordinate is
 // sum_k w_k (s_k^2 + mu_k^2) - mean^2).
 func TestFromGMM(t *testing.T) {
-	g := &diffusion.GMM{
+	g := &gmm.Mixture{
 		Weights: []float64{0.3, 0.7},
 		Means:   [][]float64{{-1, 2}, {2, 0}},
 		Stds:    []float64{0.5, 0.2},
@@ -204,7 +204,7 @@ func TestFromGMM(t *testing.T) {
 	if _, err := FromGMM(nil, 3, 0); err == nil {
 		t.Errorf("FromGMM(nil) = nil error, want one")
 	}
-	if _, err := FromGMM(&diffusion.GMM{}, 3, 0); err == nil || !strings.Contains(err.Error(), "weights") {
+	if _, err := FromGMM(&gmm.Mixture{}, 3, 0); err == nil || !strings.Contains(err.Error(), "weights") {
 		t.Errorf("FromGMM(empty mixture) = %v, want an error naming \"weights\"", err)
 	}
 }

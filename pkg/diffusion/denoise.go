@@ -15,7 +15,7 @@ type DenoiseResult struct {
 	// T is the (0-based) timestep.
 	T int
 	// EpsMSE is the mean over examples and values of (eps_hat - eps)^2: L_simple
-	// (Ho et al. 2020, eq. 14) restricted to this t.
+	// (Ho et al. 2020, eq. (14)) restricted to this t.
 	EpsMSE float64
 	// X0MSE is the mean of (x0_hat - x_0)^2, x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)
 	// for an eps model (param.go for the others): the same error seen in data space,
@@ -25,7 +25,8 @@ type DenoiseResult struct {
 	Xt, X0Hat []float64
 }
 
-// DenoiseAt noises the examples x0 (shape [B, ...]) to each timestep of ts,
+// DenoiseAt noises the examples x0 (shape [B, ...]) to each timestep of ts
+// (Ho et al. 2020, eq. (4)),
 //
 //	x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps,   eps ~ N(0, I) from noise,
 //
@@ -36,7 +37,7 @@ type DenoiseResult struct {
 // It returns an error when shape is not [B, ...] with B >= 1, x0 has the wrong
 // length, a timestep is outside 0..T-1, d is incomplete, or the backend fails.
 func DenoiseAt(b compute.Backend, s *Schedule, d Denoiser, x0 []float64, shape []int, ts []int, noise NoiseSource) ([]DenoiseResult, error) {
-	n, err := checkBatch(x0, shape)
+	n, err := checkBatch("x0", x0, shape)
 	if err != nil {
 		return nil, fmt.Errorf("denoise: %w", err)
 	}
@@ -48,49 +49,69 @@ func DenoiseAt(b compute.Backend, s *Schedule, d Denoiser, x0 []float64, shape [
 	if err := checkDenoiser(d); err != nil {
 		return nil, fmt.Errorf("denoise: %w", err)
 	}
-	B := shape[0]
-	store, dt := graphDType(d)
-	pred, fn := d.Prediction, d.Fn
 	out := make([]DenoiseResult, 0, len(ts))
-	err = exceptions.TryCatch[error](func() {
-		exec := model.MustNewExec(b, store, func(scope *model.Scope, x, t *graph.Node) []*graph.Node {
-			eps, x0Hat := EpsAndX0At(s, pred, fn(scope, x, t), x, t)
-			return []*graph.Node{eps, x0Hat}
-		})
-		tIn := make([]int32, B)
-		for _, t := range ts {
-			eps := make([]float64, n)
-			noise.Fill(eps)
-			r := DenoiseResult{T: t, Xt: make([]float64, n)}
-			sa, sb := s.SqrtAlphasCumprod[t], s.SqrtOneMinusAlphasCumprod[t]
-			for j := range x0 {
-				r.Xt[j] = sa*x0[j] + sb*eps[j]
-			}
-			for i := range tIn {
-				tIn[i] = int32(t)
-			}
-			xt := tensorOf(r.Xt, dt, shape)
-			tt := tensors.FromFlatDataAndDimensions(append([]int32(nil), tIn...), B)
-			res := exec.MustExec(xt, tt)
-			xt.FinalizeAll()
-			tt.FinalizeAll()
-			epsHat := toFloat64(res[0])
-			r.X0Hat = toFloat64(res[1])
-			for _, o := range res {
-				o.FinalizeAll()
-			}
-			for j := range eps {
-				de, dx := epsHat[j]-eps[j], r.X0Hat[j]-x0[j]
-				r.EpsMSE += de * de
-				r.X0MSE += dx * dx
-			}
-			r.EpsMSE /= float64(n)
-			r.X0MSE /= float64(n)
-			out = append(out, r)
+	head := func(epsHat, x0Hat, _, _ *graph.Node) []*graph.Node { return []*graph.Node{epsHat, x0Hat} }
+	err = denoiseNoised(b, s, d, x0, shape, ts, noise, head, func(t int, eps, xt []float64, res [][]float64) {
+		r := DenoiseResult{T: t, Xt: append([]float64(nil), xt...), X0Hat: res[1]}
+		epsHat := res[0]
+		for j := range eps {
+			de, dx := epsHat[j]-eps[j], r.X0Hat[j]-x0[j]
+			r.EpsMSE += de * de
+			r.X0MSE += dx * dx
 		}
+		r.EpsMSE /= float64(n)
+		r.X0MSE /= float64(n)
+		out = append(out, r)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("denoise: %w", err)
 	}
 	return out, nil
+}
+
+// denoiseNoised is the loop that DenoiseAt and VLB share: noise the batch x0 (of the
+// given shape) to each timestep of ts in turn and run the denoiser on it. It compiles
+// one graph that maps (x_t, t) to head(eps_hat, x0_hat, x_t, t), where eps_hat and
+// x0_hat come from d's output at (x_t, t) (EpsAndX0At). Then, for each t of ts in
+// order, it draws eps ~ N(0, I) (one noise.Fill of len(x0) values), forms
+//
+//	x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps   (Schedule.QSampleTo; Ho et al. 2020, eq. (4))
+//
+// runs the graph with t for every example, and calls step with t, eps, x_t and the
+// graph's outputs in float64. eps and x_t are reused from one call of step to the
+// next, so step copies what it keeps. The caller has checked x0 and shape
+// (checkBatch), ts and d (checkDenoiser). Backend errors and panics, including those
+// of step, are returned.
+func denoiseNoised(b compute.Backend, s *Schedule, d Denoiser, x0 []float64, shape []int, ts []int, noise NoiseSource,
+	head func(epsHat, x0Hat, xt, t *graph.Node) []*graph.Node, step func(t int, eps, xt []float64, out [][]float64)) error {
+	B := shape[0]
+	store, dt := graphDType(d)
+	pred, fn := d.Prediction, d.Fn
+	eps := make([]float64, len(x0))
+	xt := make([]float64, len(x0))
+	tIn := make([]int32, B)
+	return exceptions.TryCatch[error](func() {
+		exec := model.MustNewExec(b, store, func(scope *model.Scope, x, t *graph.Node) []*graph.Node {
+			epsHat, x0Hat := EpsAndX0At(s, pred, fn(scope, x, t), x, t)
+			return head(epsHat, x0Hat, x, t)
+		})
+		for _, t := range ts {
+			noise.Fill(eps)
+			s.QSampleTo(xt, t, x0, eps)
+			for i := range tIn {
+				tIn[i] = int32(t)
+			}
+			xIn := tensorOf(xt, dt, shape)
+			tt := tensors.FromFlatDataAndDimensions(append([]int32(nil), tIn...), B)
+			res := exec.MustExec(xIn, tt)
+			xIn.FinalizeAll()
+			tt.FinalizeAll()
+			out := make([][]float64, len(res))
+			for i, r := range res {
+				out[i] = toFloat64(r)
+				r.FinalizeAll()
+			}
+			step(t, eps, xt, out)
+		}
+	})
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/difflab/difflab/pkg/gmm"
 )
 
 // TestDenoiseAtGaussianOracle checks DenoiseAt with the exact denoiser of Gaussian
@@ -17,14 +19,14 @@ import (
 func TestDenoiseAtGaussianOracle(t *testing.T) {
 	s := MustNewSchedule(ScheduleConfig{Kind: Linear, T: 1000})
 	const mu, sigma, B, D = 0.7, 0.5, 4000, 2
-	g := &GMM{Weights: []float64{1}, Means: [][]float64{{mu, mu}}, Stds: []float64{sigma}}
+	g := &gmm.Mixture{Weights: []float64{1}, Means: [][]float64{{mu, mu}}, Stds: []float64{sigma}}
 	x0 := make([]float64, B*D)
 	NewPCGNoise(1).Fill(x0)
 	for i := range x0 {
 		x0[i] = mu + sigma*x0[i]
 	}
 	ts := []int{0, 50, 300, 700, 999}
-	res, err := DenoiseAt(testBackend(t), s, g.Denoiser(s), x0, []int{B, D}, ts, NewPCGNoise(2))
+	res, err := DenoiseAt(testBackend(t), s, ExactDenoiser(g, s), x0, []int{B, D}, ts, NewPCGNoise(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +49,8 @@ func TestDenoiseAtGaussianOracle(t *testing.T) {
 	}
 	// A worse denoiser (the mean off by 0.3) has a larger error where x_0 still
 	// shows in x_t.
-	bad := &GMM{Weights: []float64{1}, Means: [][]float64{{mu + 0.3, mu}}, Stds: []float64{sigma}}
-	worse, err := DenoiseAt(testBackend(t), s, bad.Denoiser(s), x0, []int{B, D}, ts, NewPCGNoise(2))
+	bad := &gmm.Mixture{Weights: []float64{1}, Means: [][]float64{{mu + 0.3, mu}}, Stds: []float64{sigma}}
+	worse, err := DenoiseAt(testBackend(t), s, ExactDenoiser(bad, s), x0, []int{B, D}, ts, NewPCGNoise(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +61,8 @@ func TestDenoiseAtGaussianOracle(t *testing.T) {
 
 func TestDenoiseAtErrors(t *testing.T) {
 	s := MustNewSchedule(ScheduleConfig{Kind: Linear, T: 100})
-	g := &GMM{Weights: []float64{1}, Means: [][]float64{{0}}, Stds: []float64{1}}
-	d := g.Denoiser(s)
+	g := &gmm.Mixture{Weights: []float64{1}, Means: [][]float64{{0}}, Stds: []float64{1}}
+	d := ExactDenoiser(g, s)
 	for _, c := range []struct {
 		x0    []float64
 		shape []int

@@ -5,14 +5,15 @@ import (
 
 	"github.com/difflab/difflab/pkg/backend"
 	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 )
 
 // Example is the README's five lines: a schedule, a denoiser (here the exact one of
 // a Gaussian mixture) and a DDIM sampler.
 func Example() {
 	s, _ := diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: diffusion.Cosine, T: 1000})
-	g, _ := diffusion.LoadGMM("../../experiments/ddim-table1-gmm/gmm.json")
-	sm, _ := diffusion.NewSampler(backend.MustNew(), s, g.Denoiser(s),
+	g, _ := gmm.Load("../../experiments/ddim-table1-gmm/gmm.json")
+	sm, _ := diffusion.NewSampler(backend.MustNew(), s, diffusion.ExactDenoiser(g, s),
 		diffusion.SamplerConfig{Kind: diffusion.DDIM, Steps: 50, Eta: 0})
 	res, _ := sm.Sample([]int{1000, 2}, nil, diffusion.NewPCGNoise(1), diffusion.SampleOptions{})
 	fmt.Println(len(res.X0), res.Timesteps[0], res.Timesteps[49])

@@ -44,18 +44,19 @@ func gatherPerExample(table []float64, t *graph.Node, like *graph.Node) *graph.N
 }
 
 // QSample draws x_t from q(x_t | x_0) in one step for a batch with a different t per
-// example (Ho et al. eq. 4):
+// example (Ho et al. 2020, eq. (4)):
 //
 //	x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
 //
-// x0 and eps have shape [B, ...]; t has shape [B] with values in 0..T-1.
+// x0 and eps have shape [B, ...]; t has shape [B] with values in 0..T-1. It is the
+// graph twin of Schedule.QSampleTo and the one place graph code writes the formula.
 func QSample(s *Schedule, x0, t, eps *graph.Node) *graph.Node {
 	a := gatherPerExample(s.SqrtAlphasCumprod, t, x0)
 	b := gatherPerExample(s.SqrtOneMinusAlphasCumprod, t, x0)
 	return graph.Add(graph.Mul(a, x0), graph.Mul(b, eps))
 }
 
-// QPosterior gives the mean and variance of q(x_{t-1} | x_t, x_0) (Ho et al. eq. 6-7):
+// QPosterior gives the mean and variance of q(x_{t-1} | x_t, x_0) (Ho et al. 2020, eq. (6) and (7)):
 //
 //	mean = PosteriorMeanCoef1[t] x_0 + PosteriorMeanCoef2[t] x_t
 //	var  = PosteriorVariance[t]   (beta-tilde_t; 0 at t = 0)

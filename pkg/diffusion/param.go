@@ -9,7 +9,7 @@ type Prediction string
 
 const (
 	// PredictEps: the model predicts the noise eps in x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
-	// (Ho et al. 2020, eq. 11).
+	// (Ho et al. 2020, eq. (11)).
 	PredictEps Prediction = "epsilon"
 	// PredictX0: the model predicts x_0 directly.
 	PredictX0 Prediction = "x0"
@@ -35,7 +35,7 @@ func ParsePrediction(s string) (Prediction, error) {
 //	x_0 = sqrt(a) x_t - sqrt(1 - a) v
 //	eps = sqrt(1 - a) x_t + sqrt(a) v
 
-// PredictX0FromEps is x_0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar) (Ho et al. eq. 4 solved for x_0).
+// PredictX0FromEps is x_0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar) (Ho et al. 2020, eq. (4) solved for x_0).
 func PredictX0FromEps(xt, eps, abar float64) float64 {
 	return (xt - math.Sqrt(1-abar)*eps) / math.Sqrt(abar)
 }
@@ -45,7 +45,7 @@ func PredictEpsFromX0(xt, x0, abar float64) float64 {
 	return (xt - math.Sqrt(abar)*x0) / math.Sqrt(1-abar)
 }
 
-// PredictX0FromV is x_0 = sqrt(abar) x_t - sqrt(1 - abar) v (Salimans & Ho 2022, eq. 25 rearranged).
+// PredictX0FromV is x_0 = sqrt(abar) x_t - sqrt(1 - abar) v (Salimans & Ho 2022, eq. (25) rearranged).
 func PredictX0FromV(xt, v, abar float64) float64 {
 	return math.Sqrt(abar)*xt - math.Sqrt(1-abar)*v
 }

@@ -61,7 +61,7 @@ type SamplerConfig struct {
 	Steps int `json:"steps" toml:"steps"`
 	// Spacing picks the S timesteps. Default Leading (the DDIM paper's "uniform").
 	Spacing Spacing `json:"spacing,omitempty" toml:"spacing"`
-	// Eta scales DDIM's noise (eq. 16): 0 is deterministic DDIM, 1 has the DDPM
+	// Eta scales DDIM's noise (Song et al. 2021, eq. (16)): 0 is deterministic DDIM, 1 has the DDPM
 	// posterior variance. Eta >= 0. Only DDIM reads it.
 	Eta float64 `json:"eta" toml:"eta"`
 	// Variance of DDPM and DDPMStrided. Default FixedSmall for DDPM (as diffusers'
@@ -218,7 +218,8 @@ type Sampler struct {
 	Schedule *Schedule
 	Denoiser Denoiser
 	Config   SamplerConfig
-	// DType of the computation: dtypes.Float32 (default) or dtypes.Float64.
+	// DType of the computation: dtypes.Float32 (default) or dtypes.Float64; with
+	// any other, Sample and Invert return an error.
 	DType dtypes.DType
 
 	stepExec, invExec *model.Exec
@@ -230,11 +231,8 @@ func NewSampler(b compute.Backend, s *Schedule, d Denoiser, c SamplerConfig) (*S
 	if err := c.Validate(s.T()); err != nil {
 		return nil, err
 	}
-	if _, err := ParsePrediction(string(d.Prediction)); err != nil {
-		return nil, fmt.Errorf("denoiser: %w", err)
-	}
-	if d.Fn == nil {
-		return nil, fmt.Errorf("denoiser: Fn is nil")
+	if err := checkDenoiser(d); err != nil {
+		return nil, err
 	}
 	return &Sampler{Backend: b, Schedule: s, Denoiser: d, Config: c.withDefaults(s.T()), DType: dtypes.Float32}, nil
 }
@@ -274,20 +272,19 @@ type SampleResult struct {
 // the stochastic steps comes from noise in step order, so the same noise source state
 // gives the same samples. Errors from the backend are returned, not panicked.
 func (sm *Sampler) Sample(shape []int, xT []float64, noise NoiseSource, opts SampleOptions) (res *SampleResult, err error) {
-	n := 1
-	for _, d := range shape {
-		n *= d
+	var n int
+	if xT == nil {
+		n, err = checkShape(shape)
+	} else {
+		n, err = checkBatch("x_T", xT, shape)
 	}
-	if len(shape) < 2 || n == 0 {
-		return nil, fmt.Errorf("sample: shape %v, want [B, ...] with B >= 1 and at least one feature", shape)
+	if err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
 	}
 	x := make([]float64, n)
 	if xT == nil {
 		noise.Fill(x)
 	} else {
-		if len(xT) != n {
-			return nil, fmt.Errorf("sample: x_T has %d values, want %d for shape %v", len(xT), n, shape)
-		}
 		copy(x, xT)
 	}
 	ts := sm.Timesteps()
@@ -297,7 +294,7 @@ func (sm *Sampler) Sample(shape []int, xT []float64, noise NoiseSource, opts Sam
 		if sm.stepExec == nil {
 			sm.stepExec = sm.newStepExec(false)
 		}
-		xt := sm.tensor(x, shape)
+		xt := tensorOf(x, sm.DType, shape)
 		for i := len(ts) - 1; i >= 0; i-- {
 			prev := -1
 			if i > 0 {
@@ -309,7 +306,7 @@ func (sm *Sampler) Sample(shape []int, xT []float64, noise NoiseSource, opts Sam
 			} else {
 				clear(z)
 			}
-			out := sm.stepExec.MustExec(xt, sm.tensor(z, shape), tensors.FromValue(int32(k.T)), sm.coefTensor(k))
+			out := sm.stepExec.MustExec(xt, tensorOf(z, sm.DType, shape), tensors.FromValue(int32(k.T)), sm.coefTensor(stepInput{StepCoefs: k}))
 			xt.FinalizeAll()
 			xt = out[0]
 			res.Timesteps = append(res.Timesteps, k.T)
@@ -342,24 +339,21 @@ func (sm *Sampler) Sample(shape []int, xT []float64, noise NoiseSource, opts Sam
 // result with DDIM eta = 0 over the same timesteps reconstructs x0, with an error
 // that shrinks as the number of steps grows.
 func (sm *Sampler) Invert(shape []int, x0 []float64) (xT []float64, err error) {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	if len(shape) < 2 || len(x0) != n || n == 0 {
-		return nil, fmt.Errorf("invert: %d values for shape %v", len(x0), shape)
+	n, err := checkBatch("x0", x0, shape)
+	if err != nil {
+		return nil, fmt.Errorf("invert: %w", err)
 	}
 	err = exceptions.TryCatch[error](func() {
 		if sm.invExec == nil {
 			sm.invExec = sm.newStepExec(true)
 		}
-		x := sm.tensor(x0, shape)
-		z := sm.tensor(make([]float64, n), shape)
+		x := tensorOf(x0, sm.DType, shape)
+		z := tensorOf(make([]float64, n), sm.DType, shape)
 		aCur := 1.0
 		for _, t := range sm.Timesteps() {
 			at := sm.Schedule.AlphasCumprod[t]
-			k := StepCoefs{T: t, AbarT: at, AbarPrev: aCur, X0: math.Sqrt(at), Eps: math.Sqrt(1 - at),
-				SqrtAbar: math.Sqrt(at), SqrtOneMin: math.Sqrt(1 - at)}
+			k := stepInput{StepCoefs: StepCoefs{T: t, AbarT: at, X0: math.Sqrt(at), Eps: math.Sqrt(1 - at),
+				SqrtAbar: math.Sqrt(at), SqrtOneMin: math.Sqrt(1 - at)}, AbarCur: aCur}
 			out := sm.invExec.MustExec(x, z, tensors.FromValue(int32(t)), sm.coefTensor(k))
 			x.FinalizeAll()
 			out[1].FinalizeAll()
@@ -372,22 +366,64 @@ func (sm *Sampler) Invert(shape []int, x0 []float64) (xT []float64, err error) {
 	return xT, err
 }
 
-// coefTensor packs the step's scalars for the step graph:
-// [X0, Eps, Xt, Sigma, sqrt(abar_t), sqrt(1 - abar_t), sqrt(a_cur), sqrt(1 - a_cur)].
-// a_cur is AbarPrev for the inversion graph and unused by the sampling graph.
-func (sm *Sampler) coefTensor(k StepCoefs) *tensors.Tensor {
-	v := []float64{k.X0, k.Eps, k.Xt, k.Sigma, k.SqrtAbar, k.SqrtOneMin, math.Sqrt(k.AbarPrev), math.Sqrt(1 - k.AbarPrev)}
-	if sm.DType == dtypes.Float64 {
-		return tensors.FromValue(v)
-	}
-	return tensors.FromValue(toFloat32(v))
+// stepInput is what one run of the step graph reads besides x_t, z and t: the
+// step's coefficients and, for an inversion step, the noise level it starts from.
+// They travel as one packed tensor (pack and unpackStep, over the slot* constants),
+// so that one compiled graph serves every step.
+type stepInput struct {
+	// StepCoefs of the step: x_next = X0 x0_hat + Eps eps_hat + Xt x_t + Sigma z, and
+	// SqrtAbar, SqrtOneMin to convert the model's output at t. Invert sets X0 =
+	// sqrt(abar_t), Eps = sqrt(1 - abar_t) and Xt = Sigma = 0.
+	StepCoefs
+	// AbarCur is a_cur, the abar of the x that an inversion step starts from (1 for
+	// the data): x0_hat = (x - sqrt(1 - a_cur) eps_hat) / sqrt(a_cur). Sampling ignores it.
+	AbarCur float64
 }
 
-func (sm *Sampler) tensor(x []float64, shape []int) *tensors.Tensor {
-	if sm.DType == dtypes.Float64 {
-		return tensors.FromFlatDataAndDimensions(append([]float64(nil), x...), shape...)
+// The slots of the packed step tensor, in order. pack writes them and unpackStep
+// reads them; nothing else knows the order.
+const (
+	slotX0            = iota // StepCoefs.X0
+	slotEps                  // StepCoefs.Eps
+	slotXt                   // StepCoefs.Xt
+	slotSigma                // StepCoefs.Sigma
+	slotSqrtAbar             // StepCoefs.SqrtAbar = sqrt(abar_t)
+	slotSqrtOneMin           // StepCoefs.SqrtOneMin = sqrt(1 - abar_t)
+	slotSqrtAbarCur          // sqrt(AbarCur), read by the inversion graph only
+	slotSqrtOneMinCur        // sqrt(1 - AbarCur), read by the inversion graph only
+	numSlots
+)
+
+// pack lays k out in the slot order, shape [numSlots].
+func (k stepInput) pack() []float64 {
+	v := make([]float64, numSlots)
+	v[slotX0], v[slotEps], v[slotXt], v[slotSigma] = k.X0, k.Eps, k.Xt, k.Sigma
+	v[slotSqrtAbar], v[slotSqrtOneMin] = k.SqrtAbar, k.SqrtOneMin
+	v[slotSqrtAbarCur], v[slotSqrtOneMinCur] = math.Sqrt(k.AbarCur), math.Sqrt(1-k.AbarCur)
+	return v
+}
+
+// stepNodes are the packed scalars of a stepInput inside the step graph, each a
+// scalar node named as the slot it comes from.
+type stepNodes struct {
+	X0, Eps, Xt, Sigma         *graph.Node
+	SqrtAbar, SqrtOneMin       *graph.Node
+	SqrtAbarCur, SqrtOneMinCur *graph.Node
+}
+
+// unpackStep reads the slots of a packed step tensor of shape [numSlots].
+func unpackStep(coefs *graph.Node) stepNodes {
+	c := func(i int) *graph.Node { return graph.Reshape(graph.Slice(coefs, graph.AxisElem(i))) }
+	return stepNodes{
+		X0: c(slotX0), Eps: c(slotEps), Xt: c(slotXt), Sigma: c(slotSigma),
+		SqrtAbar: c(slotSqrtAbar), SqrtOneMin: c(slotSqrtOneMin),
+		SqrtAbarCur: c(slotSqrtAbarCur), SqrtOneMinCur: c(slotSqrtOneMinCur),
 	}
-	return tensors.FromFlatDataAndDimensions(toFloat32(x), shape...)
+}
+
+// coefTensor is k packed into a tensor of the sampler's dtype.
+func (sm *Sampler) coefTensor(k stepInput) *tensors.Tensor {
+	return tensorOf(k.pack(), sm.DType, []int{numSlots})
 }
 
 // newStepExec compiles one reverse step (or one inversion step) as a graph of
@@ -405,18 +441,17 @@ func (sm *Sampler) newStepExec(invert bool) *model.Exec {
 		batch := x.Shape().Dimensions[0]
 		tb := graph.BroadcastToDims(t, batch)
 		out := fn(scope, x, tb)
-		c := func(i int) *graph.Node { return graph.Reshape(graph.Slice(coefs, graph.AxisElem(i))) }
-		sqrtAbar, sqrtOneMin := c(4), c(5)
-		eps, x0 := EpsAndX0(pred, out, x, sqrtAbar, sqrtOneMin)
+		k := unpackStep(coefs)
+		eps, x0 := EpsAndX0(pred, out, x, k.SqrtAbar, k.SqrtOneMin)
 		if invert {
 			// x0_hat is relative to the current noise level a_cur, not to t.
-			x0 = graph.Div(graph.Sub(x, graph.Mul(c(7), eps)), c(6))
+			x0 = graph.Div(graph.Sub(x, graph.Mul(k.SqrtOneMinCur, eps)), k.SqrtAbarCur)
 		} else if clip > 0 {
 			x0 = graph.ClipScalar(x0, -clip, clip)
-			eps = graph.Div(graph.Sub(x, graph.Mul(sqrtAbar, x0)), sqrtOneMin)
+			eps = graph.Div(graph.Sub(x, graph.Mul(k.SqrtAbar, x0)), k.SqrtOneMin)
 		}
-		xPrev := graph.Add(graph.Add(graph.Mul(c(0), x0), graph.Mul(c(1), eps)),
-			graph.Add(graph.Mul(c(2), x), graph.Mul(c(3), z)))
+		xPrev := graph.Add(graph.Add(graph.Mul(k.X0, x0), graph.Mul(k.Eps, eps)),
+			graph.Add(graph.Mul(k.Xt, x), graph.Mul(k.Sigma, z)))
 		return xPrev, x0
 	})
 }

@@ -7,8 +7,11 @@ import (
 	"testing"
 
 	"github.com/difflab/difflab/pkg/backend"
+	"github.com/difflab/difflab/pkg/gmm"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 func testBackend(t testing.TB) compute.Backend {
@@ -44,7 +47,7 @@ func newSampler64(t testing.TB, s *Schedule, d Denoiser, c SamplerConfig) *Sampl
 	return sm
 }
 
-var twoModes = &GMM{
+var twoModes = &gmm.Mixture{
 	Weights: []float64{0.3, 0.7},
 	Means:   [][]float64{{-2, 1}, {1.5, -0.5}},
 	Stds:    []float64{0.3, 0.5},
@@ -60,7 +63,7 @@ func TestDDPMFixedSmallEqualsDDIMEta1(t *testing.T) {
 		draws[i] = rng.NormFloat64()
 	}
 	run := func(c SamplerConfig) []float64 {
-		sm := newSampler64(t, s, twoModes.Denoiser(s), c)
+		sm := newSampler64(t, s, ExactDenoiser(twoModes, s), c)
 		res, err := sm.Sample([]int{8, 2}, nil, &fixedNoise{draws: draws}, SampleOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -88,11 +91,11 @@ func TestDDPMFixedSmallEqualsDDIMEta1(t *testing.T) {
 // sqrt(a_prev) mu: the final sample is a product of these factors.
 func TestDDIMClosedFormGaussian(t *testing.T) {
 	const mu, sd = 0.8, 0.25
-	g := &GMM{Weights: []float64{1}, Means: [][]float64{{mu}}, Stds: []float64{sd}}
+	g := &gmm.Mixture{Weights: []float64{1}, Means: [][]float64{{mu}}, Stds: []float64{sd}}
 	for _, kind := range []ScheduleKind{Linear, Cosine} {
 		s := MustNewSchedule(ScheduleConfig{Kind: kind, T: 1000})
 		for _, S := range []int{1, 10, 50} {
-			sm := newSampler64(t, s, g.Denoiser(s), SamplerConfig{Kind: DDIM, Steps: S, Spacing: Trailing})
+			sm := newSampler64(t, s, ExactDenoiser(g, s), SamplerConfig{Kind: DDIM, Steps: S, Spacing: Trailing})
 			xT := []float64{-1.7, 0, 0.4, 2.5}
 			res, err := sm.Sample([]int{4, 1}, xT, NewPCGNoise(1), SampleOptions{})
 			if err != nil {
@@ -120,7 +123,7 @@ func TestDDIMClosedFormGaussian(t *testing.T) {
 
 func TestDDIMEta0Deterministic(t *testing.T) {
 	s := MustNewSchedule(ScheduleConfig{Kind: Linear})
-	sm := newSampler64(t, s, twoModes.Denoiser(s), SamplerConfig{Kind: DDIM, Steps: 20})
+	sm := newSampler64(t, s, ExactDenoiser(twoModes, s), SamplerConfig{Kind: DDIM, Steps: 20})
 	xT := make([]float64, 16)
 	NewPCGNoise(7).Fill(xT)
 	a, err := sm.Sample([]int{8, 2}, xT, NewPCGNoise(1), SampleOptions{})
@@ -137,7 +140,7 @@ func TestDDIMEta0Deterministic(t *testing.T) {
 		}
 	}
 	// eta > 0 does use the noise.
-	sm1 := newSampler64(t, s, twoModes.Denoiser(s), SamplerConfig{Kind: DDIM, Steps: 20, Eta: 0.5})
+	sm1 := newSampler64(t, s, ExactDenoiser(twoModes, s), SamplerConfig{Kind: DDIM, Steps: 20, Eta: 0.5})
 	c, _ := sm1.Sample([]int{8, 2}, xT, NewPCGNoise(1), SampleOptions{})
 	d, _ := sm1.Sample([]int{8, 2}, xT, NewPCGNoise(2), SampleOptions{})
 	if c.X0[0] == d.X0[0] {
@@ -156,7 +159,7 @@ func TestInversionReconstructs(t *testing.T) {
 	}
 	var errs []float64
 	for _, S := range []int{10, 50, 200} {
-		sm := newSampler64(t, s, twoModes.Denoiser(s), SamplerConfig{Kind: DDIM, Steps: S})
+		sm := newSampler64(t, s, ExactDenoiser(twoModes, s), SamplerConfig{Kind: DDIM, Steps: S})
 		xT, err := sm.Invert([]int{4, 2}, flat)
 		if err != nil {
 			t.Fatal(err)
@@ -180,37 +183,22 @@ func TestInversionReconstructs(t *testing.T) {
 	}
 }
 
-// TestOracleMatchesScore checks eps* = -sqrt(1 - abar) grad log q_t(x) by central
-// differences of the marginal's log-density, and the graph version against EpsAt.
-func TestOracleMatchesScore(t *testing.T) {
-	g := &GMM{Weights: []float64{0.2, 0.5, 0.3}, Means: [][]float64{{-1, 0, 2}, {1, 1, 0}, {0, -2, 1}}, Stds: []float64{0.5, 0.2, 1.0}}
+// TestExactDenoiserMatchesEpsAt checks the graph denoiser against gmm.Mixture.EpsAt
+// (itself checked against the score of the marginal in package gmm) at the points of
+// that test: three per timestep, t = 0, 10, 50, 99 of a cosine schedule.
+func TestExactDenoiserMatchesEpsAt(t *testing.T) {
+	g := &gmm.Mixture{Weights: []float64{0.2, 0.5, 0.3}, Means: [][]float64{{-1, 0, 2}, {1, 1, 0}, {0, -2, 1}}, Stds: []float64{0.5, 0.2, 1.0}}
 	s := MustNewSchedule(ScheduleConfig{Kind: Cosine, T: 100})
 	rng := rand.New(rand.NewPCG(3, 4))
 	var xs []float64
 	var ts []int32
 	for _, tt := range []int{0, 10, 50, 99} {
-		abar := s.AlphasCumprod[tt]
-		m := g.marginal(abar)
-		for rep := 0; rep < 3; rep++ {
-			x := []float64{rng.NormFloat64() * 2, rng.NormFloat64() * 2, rng.NormFloat64() * 2}
-			eps := g.EpsAt(x, abar)
-			const h = 1e-5
-			for j := range x {
-				xp := append([]float64(nil), x...)
-				xm := append([]float64(nil), x...)
-				xp[j] += h
-				xm[j] -= h
-				score := (m.LogDensity(xp) - m.LogDensity(xm)) / (2 * h)
-				if want := -math.Sqrt(1-abar) * score; !near(eps[j], want, 1e-6*math.Max(1, math.Abs(want))) {
-					t.Errorf("t=%d x=%v: eps[%d] = %.10g, -sqrt(1-abar) d/dx log q = %.10g", tt, x, j, eps[j], want)
-				}
-			}
-			xs = append(xs, x...)
+		for range 3 {
+			xs = append(xs, rng.NormFloat64()*2, rng.NormFloat64()*2, rng.NormFloat64()*2)
 			ts = append(ts, int32(tt))
 		}
 	}
-	// The graph denoiser agrees with EpsAt.
-	got := evalDenoiser(t, g.Denoiser(s), xs, ts, 3)
+	got := evalDenoiser(t, ExactDenoiser(g, s), xs, ts, 3)
 	for i := range ts {
 		want := g.EpsAt(xs[3*i:3*i+3], s.AlphasCumprod[ts[i]])
 		for j := range want {
@@ -230,7 +218,7 @@ func TestOracleDDPMSamplesMatchMixture(t *testing.T) {
 		t.Skip("1000-step sampling of 2000 points; skipped with -short")
 	}
 	s := MustNewSchedule(ScheduleConfig{Kind: Linear})
-	sm := newSampler64(t, s, twoModes.Denoiser(s), SamplerConfig{Kind: DDPM})
+	sm := newSampler64(t, s, ExactDenoiser(twoModes, s), SamplerConfig{Kind: DDPM})
 	const n = 2000
 	res, err := sm.Sample([]int{n, 2}, nil, NewPCGNoise(42), SampleOptions{})
 	if err != nil {
@@ -241,7 +229,7 @@ func TestOracleDDPMSamplesMatchMixture(t *testing.T) {
 
 // checkMixtureStats assigns each sample to its most likely component and compares
 // the weights, means and per-coordinate stds with the mixture's, at k standard errors.
-func checkMixtureStats(t *testing.T, g *GMM, x []float64, n int, k float64) {
+func checkMixtureStats(t *testing.T, g *gmm.Mixture, x []float64, n int, k float64) {
 	t.Helper()
 	D, K := g.Dim(), len(g.Weights)
 	count := make([]float64, K)
@@ -254,7 +242,7 @@ func checkMixtureStats(t *testing.T, g *GMM, x []float64, n int, k float64) {
 		p := x[i*D : i*D+D]
 		best, bestL := 0, math.Inf(-1)
 		for c := 0; c < K; c++ {
-			one := &GMM{Weights: []float64{1}, Means: [][]float64{g.Means[c]}, Stds: []float64{g.Stds[c]}}
+			one := &gmm.Mixture{Weights: []float64{1}, Means: [][]float64{g.Means[c]}, Stds: []float64{g.Stds[c]}}
 			if l := math.Log(g.Weights[c]) + one.LogDensity(p); l > bestL {
 				best, bestL = c, l
 			}
@@ -308,9 +296,9 @@ func TestSamplerConfigValidate(t *testing.T) {
 // TestClipX0 checks that clipping bounds x0_hat and that the final sample (which
 // is x0_hat of the last step) is inside [-c, c].
 func TestClipX0(t *testing.T) {
-	far := &GMM{Weights: []float64{1}, Means: [][]float64{{5, -5}}, Stds: []float64{0.1}}
+	far := &gmm.Mixture{Weights: []float64{1}, Means: [][]float64{{5, -5}}, Stds: []float64{0.1}}
 	s := MustNewSchedule(ScheduleConfig{Kind: Linear})
-	sm := newSampler64(t, s, far.Denoiser(s), SamplerConfig{Kind: DDIM, Steps: 10, ClipX0: 1})
+	sm := newSampler64(t, s, ExactDenoiser(far, s), SamplerConfig{Kind: DDIM, Steps: 10, ClipX0: 1})
 	res, err := sm.Sample([]int{4, 2}, nil, NewPCGNoise(1), SampleOptions{Trajectory: true})
 	if err != nil {
 		t.Fatal(err)
@@ -324,5 +312,22 @@ func TestClipX0(t *testing.T) {
 	}
 	if len(res.XT) != 10 || len(res.Timesteps) != 10 || res.Timesteps[0] != 900 {
 		t.Errorf("trajectory has %d states, timesteps %v", len(res.XT), res.Timesteps)
+	}
+}
+
+// TestStepPackRoundTrip packs a step with a distinct value in every field and reads
+// it back inside a graph: each named node must hold its own field, whatever the slot
+// order, and the inversion's a_cur must not come from AbarPrev.
+func TestStepPackRoundTrip(t *testing.T) {
+	k := stepInput{StepCoefs: StepCoefs{AbarPrev: 0.5, X0: 2, Eps: 3, Xt: 5, Sigma: 7, SqrtAbar: 11, SqrtOneMin: 13}, AbarCur: 0.36}
+	e := graph.MustNewExec(testBackend(t), func(in []*graph.Node) []*graph.Node {
+		n := unpackStep(in[0])
+		return []*graph.Node{n.X0, n.Eps, n.Xt, n.Sigma, n.SqrtAbar, n.SqrtOneMin, n.SqrtAbarCur, n.SqrtOneMinCur}
+	})
+	out := e.MustExec(tensors.FromValue(k.pack()))
+	for i, want := range []float64{2, 3, 5, 7, 11, 13, 0.6, 0.8} {
+		if got := toFloat64(out[i])[0]; math.Abs(got-want) > 1e-15 {
+			t.Errorf("unpackStep(pack(k)) output %d = %v, want %v", i, got, want)
+		}
 	}
 }

@@ -114,12 +114,12 @@ type Schedule struct {
 	// SNR is abar_t / (1 - abar_t).
 	SNR []float64
 	// PosteriorVariance is beta-tilde_t = beta_t (1 - abar_{t-1}) / (1 - abar_t), the variance
-	// of q(x_{t-1} | x_t, x_0) (Ho et al. eq. 7). It is 0 at t = 0.
+	// of q(x_{t-1} | x_t, x_0) (Ho et al. 2020, eq. (7)). It is 0 at t = 0.
 	PosteriorVariance []float64
 	// PosteriorLogVarianceClipped is log(beta-tilde_t) with the t = 0 entry (log 0)
 	// replaced by log(beta-tilde_1), as in Ho et al.'s code; for T = 1 it is log(beta_0).
 	PosteriorLogVarianceClipped []float64
-	// PosteriorMeanCoef1 multiplies x_0 in the posterior mean (Ho et al. eq. 7):
+	// PosteriorMeanCoef1 multiplies x_0 in the posterior mean (Ho et al. 2020, eq. (7)):
 	// beta_t sqrt(abar_{t-1}) / (1 - abar_t).
 	PosteriorMeanCoef1 []float64
 	// PosteriorMeanCoef2 multiplies x_t in the posterior mean:
@@ -232,6 +232,27 @@ func newScheduleFromBetas(c ScheduleConfig, betas []float64) *Schedule {
 
 // T is the number of diffusion steps.
 func (s *Schedule) T() int { return len(s.Betas) }
+
+// QSampleTo writes into dst the sample of q(x_t | x_0) at one timestep t for the
+// noise eps given, value by value in float64 (Ho et al. 2020, eq. (4)):
+//
+//	x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
+//
+// It is the forward process on plain slices; QSample is the same formula as graph
+// code with a t per example. It panics when x0, eps and dst differ in length or t is
+// outside 0..T-1.
+func (s *Schedule) QSampleTo(dst []float64, t int, x0, eps []float64) {
+	if len(x0) != len(eps) || len(dst) != len(x0) {
+		panic(fmt.Sprintf("diffusion: Schedule.QSampleTo: len(x0) = %d, len(eps) = %d, len(dst) = %d, want them equal", len(x0), len(eps), len(dst)))
+	}
+	if t < 0 || t >= s.T() {
+		panic(fmt.Sprintf("diffusion: Schedule.QSampleTo: t = %d outside 0..%d", t, s.T()-1))
+	}
+	a, b := s.SqrtAlphasCumprod[t], s.SqrtOneMinusAlphasCumprod[t]
+	for i := range x0 {
+		dst[i] = a*x0[i] + b*eps[i]
+	}
+}
 
 // linspace is numpy.linspace(start, stop, n): n evenly spaced values, both ends included.
 func linspace(start, stop float64, n int) []float64 {

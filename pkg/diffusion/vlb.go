@@ -11,7 +11,6 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/support/exceptions"
 )
 
 // DiscretizationBins is the number of pixel levels of the discretized decoder: data
@@ -75,7 +74,7 @@ func (r *VLBResult) KL() float64 {
 // graph maps (x_t, t) to the model's mean
 //
 //	x0_hat = from the model's output (EpsAndX0At; not clipped)
-//	mu_p   = PosteriorMeanCoef1[t] x0_hat + PosteriorMeanCoef2[t] x_t      (Ho et al. eq. 7 and 11)
+//	mu_p   = PosteriorMeanCoef1[t] x0_hat + PosteriorMeanCoef2[t] x_t      (Ho et al. 2020, eq. (7) and (11))
 //
 // and the terms are then computed in Go, in float64, per value:
 //
@@ -98,7 +97,7 @@ func (r *VLBResult) KL() float64 {
 // so a cost of T forward passes of a batch. The expectation over eps is estimated with
 // one draw per step and example.
 //
-// The graph runs in float64 when d.Store is nil (closed forms such as GMM.Denoiser),
+// The graph runs in float64 when d.Store is nil (closed forms such as ExactDenoiser),
 // otherwise in the dtype of the store's first floating-point variable, or in float32
 // when the store has none yet (an untrained network, whose variables are created on
 // the first call; difflab's models create float32 weights).
@@ -107,7 +106,7 @@ func (r *VLBResult) KL() float64 {
 // prod(shape) values, variance or the prediction type is unknown, d.Fn is nil, or the
 // backend fails.
 func VLB(b compute.Backend, s *Schedule, d Denoiser, x0 []float64, shape []int, variance Variance, noise NoiseSource) (*VLBResult, error) {
-	n, err := checkBatch(x0, shape)
+	n, err := checkBatch("x0", x0, shape)
 	if err != nil {
 		return nil, fmt.Errorf("vlb: %w", err)
 	}
@@ -137,35 +136,16 @@ func VLB(b compute.Backend, s *Schedule, d Denoiser, x0 []float64, shape []int, 
 		res.PerExampleContinuous[i] += kl
 	}
 
-	store, dt := graphDType(d)
-	pred, fn := d.Prediction, d.Fn
-	eps := make([]float64, n)
-	xt := make([]float64, n)
-	ts := make([]int32, B)
-	err = exceptions.TryCatch[error](func() {
-		exec := model.MustNewExec(b, store, func(scope *model.Scope, x, t *graph.Node) *graph.Node {
-			_, x0Hat := EpsAndX0At(s, pred, fn(scope, x, t), x, t)
-			mean, _ := QPosterior(s, x0Hat, x, t)
-			return mean
-		})
-		for t := range T {
-			noise.Fill(eps)
-			sa, sb := s.SqrtAlphasCumprod[t], s.SqrtOneMinusAlphasCumprod[t]
-			for j := range xt {
-				xt[j] = sa*x0[j] + sb*eps[j]
-			}
-			for i := range ts {
-				ts[i] = int32(t)
-			}
-			xIn := tensorOf(xt, dt, shape)
-			tIn := tensors.FromFlatDataAndDimensions(append([]int32(nil), ts...), B)
-			out := exec.MustExec(xIn, tIn)
-			xIn.FinalizeAll()
-			tIn.FinalizeAll()
-			mean := toFloat64(out[0])
-			out[0].FinalizeAll()
-			res.addStep(s, t, variance, x0, xt, mean, perDim)
-		}
+	ts := make([]int, T)
+	for t := range ts {
+		ts[t] = t
+	}
+	head := func(_, x0Hat, xt, t *graph.Node) []*graph.Node {
+		mean, _ := QPosterior(s, x0Hat, xt, t)
+		return []*graph.Node{mean}
+	}
+	err = denoiseNoised(b, s, d, x0, shape, ts, noise, head, func(t int, _, xt []float64, out [][]float64) {
+		res.addStep(s, t, variance, x0, xt, out[0], perDim)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("vlb: %w", err)
@@ -237,7 +217,7 @@ func stdNormalCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
 
 // DiscretizedGaussianLogLikelihood is the log-probability, in nats, that a Gaussian of
 // the given mean and standard deviation e^{logScale} gives to the bin of x, for data on
-// the 256-level grid of [-1, 1] (Ho et al. 2020 eq. 13; improved-diffusion's
+// the 256-level grid of [-1, 1] (Ho et al. 2020, eq. (13); improved-diffusion's
 // discretized_gaussian_log_likelihood):
 //
 //	delta_+ = x + 1/255 (+inf when x > 0.999),  delta_- = x - 1/255 (-inf when x < -0.999)
@@ -273,11 +253,11 @@ func tensorOf(x []float64, dt dtypes.DType, shape []int) *tensors.Tensor {
 	case dtypes.Float32:
 		return tensors.FromFlatDataAndDimensions(toFloat32(x), shape...)
 	}
-	panic(fmt.Sprintf("diffusion: vlb: unsupported dtype %s, want Float32 or Float64", dt))
+	panic(fmt.Sprintf("diffusion: unsupported dtype %s, want Float32 or Float64", dt))
 }
 
 // graphDType returns the store a denoiser's graph runs with and the dtype to feed it:
-// float64 with a fresh store when d.Store is nil (closed forms such as GMM.Denoiser),
+// float64 with a fresh store when d.Store is nil (closed forms such as ExactDenoiser),
 // otherwise d.Store and the dtype of its first floating-point variable, or float32
 // when it has none yet (an untrained network, whose variables are created on the
 // first call; difflab's models create float32 weights).
@@ -294,17 +274,28 @@ func graphDType(d Denoiser) (*model.Store, dtypes.DType) {
 }
 
 // checkBatch checks that shape is [B, ...] with B >= 1 and at least one value per
-// example, and that x0 holds prod(shape) values, which it returns.
-func checkBatch(x0 []float64, shape []int) (int, error) {
+// example, and that x (named name in the error) holds prod(shape) values, which it
+// returns.
+func checkBatch(name string, x []float64, shape []int) (int, error) {
+	n, err := checkShape(shape)
+	if err != nil {
+		return 0, err
+	}
+	if len(x) != n {
+		return 0, fmt.Errorf("%s has %d values, want %d for shape %v", name, len(x), n, shape)
+	}
+	return n, nil
+}
+
+// checkShape checks that shape is [B, ...] with B >= 1 and at least one value per
+// example, and returns prod(shape).
+func checkShape(shape []int) (int, error) {
 	n := 1
 	for _, v := range shape {
 		n *= v
 	}
 	if len(shape) < 2 || n == 0 {
 		return 0, fmt.Errorf("shape %v, want [B, ...] with B >= 1 and at least one value per example", shape)
-	}
-	if len(x0) != n {
-		return 0, fmt.Errorf("x0 has %d values, want %d for shape %v", len(x0), n, shape)
 	}
 	return n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/difflab/difflab/pkg/gmm"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 )
@@ -15,11 +16,11 @@ import (
 // exact denoiser is linear, so the expectation of each VLB term has a closed form.
 // With a_t = abar_t, x_t = sqrt(a_t) x + sqrt(1 - a_t) eps:
 //
-//	E[x | x_t] is exactly x0_hat of the oracle (GMM.Denoiser), and
+//	E[x | x_t] is exactly x0_hat of the oracle (ExactDenoiser), and
 //	v_t = Var(x | x_t) = s^2 (1 - a_t) / (a_t s^2 + 1 - a_t).
 //
 // The reverse mean error is mu_q - mu_p = c1_t (x - E[x | x_t]) with
-// c1_t = beta_t sqrt(a_{t-1}) / (1 - a_t), so (Ho et al. eq. 5, 7)
+// c1_t = beta_t sqrt(a_{t-1}) / (1 - a_t), so (Ho et al. 2020, eq. (5) and (7))
 //
 //	E[L_t]    = 1/2 (-1 + l_p - l_q + e^{l_q - l_p} + c1_t^2 v_t e^{-l_p}),   t >= 1
 //	E[L_0^c]  = 1/2 (log 2 pi + l_p0 + v_0 e^{-l_p0})     (continuous Gaussian decoder)
@@ -96,7 +97,7 @@ func gaussianData(n int, mu, s float64, seed uint64) []float64 {
 }
 
 func oracle(s *Schedule, mu, std float64) Denoiser {
-	return (&GMM{Weights: []float64{1}, Means: [][]float64{{mu}}, Stds: []float64{std}}).Denoiser(s)
+	return ExactDenoiser(&gmm.Mixture{Weights: []float64{1}, Means: [][]float64{{mu}}, Stds: []float64{std}}, s)
 }
 
 // scaledLinear is the linear schedule of Ho et al. for T steps with betas scaled by
@@ -408,7 +409,7 @@ func (r *recordingNoise) Fill(dst []float64) {
 }
 
 // TestVLBMatchesReference recomputes every term of one VLB call, example by example,
-// in plain Go from the betas, the recorded noise and GMM.EpsAt (no graph code), for a
+// in plain Go from the betas, the recorded noise and gmm.Mixture.EpsAt (no graph code), for a
 // two-component mixture in 2-D with data on the 8-bit grid, and compares: the
 // discretized decoder, the continuous one, each KL and the prior, to 1e-9.
 func TestVLBMatchesReference(t *testing.T) {
@@ -416,7 +417,7 @@ func TestVLBMatchesReference(t *testing.T) {
 	const N, D, T = 40, 2, 20
 	s := scaledLinear(t, 50)
 	s = MustNewSchedule(ScheduleConfig{Kind: Custom, Betas: s.Betas[:T]})
-	g := &GMM{Weights: []float64{0.3, 0.7}, Means: [][]float64{{-0.4, 0.2}, {0.5, -0.1}}, Stds: []float64{0.1, 0.2}}
+	g := &gmm.Mixture{Weights: []float64{0.3, 0.7}, Means: [][]float64{{-0.4, 0.2}, {0.5, -0.1}}, Stds: []float64{0.1, 0.2}}
 	rng := rand.New(rand.NewPCG(11, 12))
 	x0 := make([]float64, 0, N*D)
 	for _, p := range g.Sample(N, rng) {
@@ -426,7 +427,7 @@ func TestVLBMatchesReference(t *testing.T) {
 	}
 	for _, variance := range []Variance{FixedSmall, FixedLarge} {
 		noise := &recordingNoise{src: NewPCGNoise(13)}
-		res, err := VLB(b, s, g.Denoiser(s), x0, []int{N, D}, variance, noise)
+		res, err := VLB(b, s, ExactDenoiser(g, s), x0, []int{N, D}, variance, noise)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/difflab/difflab/pkg/data"
 	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 	"github.com/difflab/difflab/pkg/metrics"
 	"github.com/difflab/difflab/pkg/pipeline"
 	"github.com/difflab/difflab/pkg/train"
@@ -308,7 +309,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("field data.gmm is empty: data.name = \"gmm\" needs a mixture JSON file")
 	}
 	if c.Data.GMM != "" {
-		if _, err := diffusion.LoadGMM(c.Path(c.Data.GMM)); err != nil {
+		if _, err := gmm.Load(c.Path(c.Data.GMM)); err != nil {
 			return fmt.Errorf("field data.gmm: %w", err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/difflab/difflab/pkg/data"
 	"github.com/difflab/difflab/pkg/diffusion"
 	"github.com/difflab/difflab/pkg/features"
+	"github.com/difflab/difflab/pkg/gmm"
 	"github.com/difflab/difflab/pkg/metrics"
 	"github.com/difflab/difflab/pkg/pipeline"
 	"github.com/difflab/difflab/pkg/track"
@@ -38,7 +39,7 @@ type Runner struct {
 	Backend      compute.Backend
 	testSet      *data.Dataset        // image datasets' test split, loaded once
 	truthSampler data.Sampler         // the true distribution of 2-D data, loaded once
-	truthGMM     *diffusion.GMM       // the same when it is a Gaussian mixture
+	truthGMM     *gmm.Mixture         // the same when it is a Gaussian mixture
 	cls          *features.Classifier // the image metrics' feature extractor
 
 	// Only, when set, keeps the cells of the grid for which it returns true, for
@@ -287,11 +288,11 @@ func (r *Runner) finishedCells() (map[string]CellResult, error) {
 func (r *Runner) model(ctx context.Context, s *diffusion.Schedule) (diffusion.Denoiser, error) {
 	c := r.Config
 	if c.Model.Kind == ModelOracle {
-		g, err := diffusion.LoadGMM(c.Path(c.Data.GMM))
+		g, err := gmm.Load(c.Path(c.Data.GMM))
 		if err != nil {
 			return diffusion.Denoiser{}, err
 		}
-		return g.Denoiser(s), nil
+		return diffusion.ExactDenoiser(g, s), nil
 	}
 	if c.Model.Kind == ModelCheckpoint {
 		if err := c.pinCheckpoint(); err != nil {
@@ -349,13 +350,13 @@ func (c *Config) Recipe(schedule diffusion.ScheduleKind) (*pipeline.Recipe, erro
 
 // truth returns a sampler of the true distribution.
 // It is read once and kept; the GMM is nil for other data.
-func (r *Runner) truth() (data.Sampler, *diffusion.GMM, error) {
+func (r *Runner) truth() (data.Sampler, *gmm.Mixture, error) {
 	if r.truthSampler != nil {
 		return r.truthSampler, r.truthGMM, nil
 	}
 	c := r.Config
 	if c.Data.Name == "gmm" {
-		g, err := diffusion.LoadGMM(c.Path(c.Data.GMM))
+		g, err := gmm.Load(c.Path(c.Data.GMM))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -384,14 +385,14 @@ func (r *Runner) floor(seed uint64) (map[string]float64, error) {
 	if r.Config.isImage() {
 		return r.imageFloor(seed)
 	}
-	truth, gmm, err := r.truth()
+	truth, mix, err := r.truth()
 	if err != nil {
 		return nil, err
 	}
 	n := r.Config.Eval.N
 	ref := truth.Sample(n, newRand(seed, streamReference))
 	x := truth.Sample(n, newRand(seed, streamFloor))
-	res, err := metrics.Evaluate(r.Config.Eval.Metrics, metrics.Input{X: x, Ref: ref, GMM: gmm, Seed: seed})
+	res, err := metrics.Evaluate(r.Config.Eval.Metrics, metrics.Input{X: x, Ref: ref, GMM: mix, Seed: seed})
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +418,7 @@ func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoise
 		vals["time/steps_per_s"] = float64(cell.Steps) * float64(c.Eval.N) / secs
 		return r.logCell(cell, vals, params, nil)
 	}
-	truth, gmm, err := r.truth()
+	truth, mix, err := r.truth()
 	if err != nil {
 		return CellResult{}, err
 	}
@@ -451,7 +452,7 @@ func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoise
 	}
 	secs := time.Since(t0).Seconds()
 	x := rows(flat, dim)
-	results, err := metrics.Evaluate(c.Eval.Metrics, metrics.Input{X: x, Ref: ref, GMM: gmm, Latent: latent, Seed: cell.Seed})
+	results, err := metrics.Evaluate(c.Eval.Metrics, metrics.Input{X: x, Ref: ref, GMM: mix, Latent: latent, Seed: cell.Seed})
 	if err != nil {
 		return CellResult{}, err
 	}

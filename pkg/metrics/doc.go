@@ -7,7 +7,7 @@
 //	SlicedWasserstein   sliced Wasserstein distance SWD_p over random directions
 //	MMD2                squared maximum mean discrepancy, Gaussian kernel, unbiased
 //	EnergyDistance      energy distance of Székely and Rizzo, V-statistic
-//	MeanLogLikelihood   mean log p(x) under a known diffusion.GMM
+//	MeanLogLikelihood   mean log p(x) under a known gmm.Mixture
 //	ModeWeights         fraction of samples per mixture component, and off-mode
 //
 // Images are compared through features computed elsewhere (one row per image):

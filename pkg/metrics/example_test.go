@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 	"github.com/difflab/difflab/pkg/metrics"
 )
 
@@ -21,13 +21,13 @@ func Example() {
 }
 
 func ExampleModeWeights() {
-	g := &diffusion.GMM{
+	g := &gmm.Mixture{
 		Weights: []float64{0.5, 0.5},
 		Means:   [][]float64{{-4, 0}, {4, 0}},
 		Stds:    []float64{0.5, 0.5},
 	}
 	// A sampler that dropped the right-hand mode.
-	collapsed := &diffusion.GMM{Weights: []float64{1}, Means: g.Means[:1], Stds: g.Stds[:1]}
+	collapsed := &gmm.Mixture{Weights: []float64{1}, Means: g.Means[:1], Stds: g.Stds[:1]}
 	x := collapsed.Sample(1000, rand.New(rand.NewPCG(1, 2)))
 	st := metrics.ModeWeights(g, x, 0)
 	fmt.Printf("weights %.2f, off-mode %.2f\n", st.Weights, st.OffMode)

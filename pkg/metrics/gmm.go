@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 )
 
 // DefaultOffModeStds is the default of ModeWeights' k: a sample farther than 3
@@ -25,7 +25,7 @@ const DefaultOffModeStds = 3.0
 // The Result is named "loglik" with Std the standard deviation (divisor n - 1) of
 // log p_g(x_i), so Std/sqrt(n) is the standard error of L; N = n. It panics if g is
 // nil, if x is empty, or if a row's length is not g.Dim().
-func MeanLogLikelihood(g *diffusion.GMM, x [][]float64) Result {
+func MeanLogLikelihood(g *gmm.Mixture, x [][]float64) Result {
 	const fn = "MeanLogLikelihood"
 	checkGMM(fn, g, x)
 	lp := make([]float64, len(x))
@@ -67,7 +67,7 @@ type ModeStats struct {
 //
 // ModeWeights panics if g is nil, if x is empty, if a row's length is not g.Dim(),
 // or if k is negative or NaN.
-func ModeWeights(g *diffusion.GMM, x [][]float64, k float64) ModeStats {
+func ModeWeights(g *gmm.Mixture, x [][]float64, k float64) ModeStats {
 	const fn = "ModeWeights"
 	checkGMM(fn, g, x)
 	if !(k >= 0) {
@@ -118,7 +118,7 @@ func ModeWeights(g *diffusion.GMM, x [][]float64, k float64) ModeStats {
 // 0 when every mode holds its weight; 1 when all samples are off-mode. The Result
 // is named "modes", with Parts "w0", "w1", ... (the sampled weights) and "off",
 // Params "off_mode_stds", N = len(x). It panics as ModeWeights does.
-func ModeError(g *diffusion.GMM, x [][]float64) Result {
+func ModeError(g *gmm.Mixture, x [][]float64) Result {
 	ms := ModeWeights(g, x, 0)
 	tv := ms.OffMode
 	parts := map[string]float64{"off": ms.OffMode}
@@ -130,7 +130,7 @@ func ModeError(g *diffusion.GMM, x [][]float64) Result {
 }
 
 // checkGMM panics unless g is non-nil and x is a non-empty sample of g's dimension.
-func checkGMM(fn string, g *diffusion.GMM, x [][]float64) {
+func checkGMM(fn string, g *gmm.Mixture, x [][]float64) {
 	if g == nil {
 		panic(fmt.Sprintf("metrics: %s: nil GMM", fn))
 	}

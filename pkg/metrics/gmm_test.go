@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 )
 
 // For one Gaussian N(mu, s^2 I_D), E[log p(X)] = -D/2 (1 + log(2 pi s^2)).
@@ -18,7 +18,7 @@ func TestMeanLogLikelihoodGaussian(t *testing.T) {
 		{"standard 2-D", []float64{0, 0}, 1},
 		{"3-D", []float64{1, -1, 2}, 0.3},
 	} {
-		g := &diffusion.GMM{Weights: []float64{1}, Means: [][]float64{tc.mean}, Stds: []float64{tc.s}}
+		g := &gmm.Mixture{Weights: []float64{1}, Means: [][]float64{tc.mean}, Stds: []float64{tc.s}}
 		const n = 20000
 		x := g.Sample(n, rand.New(rand.NewPCG(1, 2)))
 		r := MeanLogLikelihood(g, x)
@@ -37,8 +37,8 @@ func TestMeanLogLikelihoodGaussian(t *testing.T) {
 }
 
 // fourModes is a 2-D mixture with well separated modes of unequal weights.
-func fourModes() *diffusion.GMM {
-	return &diffusion.GMM{
+func fourModes() *gmm.Mixture {
+	return &gmm.Mixture{
 		Weights: []float64{0.1, 0.2, 0.3, 0.4},
 		Means:   [][]float64{{-10, 0}, {10, 0}, {0, -10}, {0, 10}},
 		Stds:    []float64{0.5, 0.5, 1, 1},

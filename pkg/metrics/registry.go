@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 )
 
 // Direction says which values of a metric are better.
@@ -45,7 +45,7 @@ type Input struct {
 	// reconstructions were encoded from (Reconstructions).
 	Ref [][]float64
 	// GMM is the true mixture (Mixture).
-	GMM *diffusion.GMM
+	GMM *gmm.Mixture
 	// Latent holds every coordinate of the encoded x_T (Reconstructions).
 	Latent []float64
 	// Features and RefFeatures are the classifier's features of the generated and

@@ -17,6 +17,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 )
 
 // tinyUNet is a two-level UNet on 8×8×1 images small enough for fast tests; its
@@ -381,7 +382,7 @@ func TestVLBUntrainedMLP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gmm := &diffusion.GMM{Weights: []float64{0.5, 0.5}, Means: [][]float64{{-1, 0}, {1, 0.5}}, Stds: []float64{0.2, 0.3}}
+	g := &gmm.Mixture{Weights: []float64{0.5, 0.5}, Means: [][]float64{{-1, 0}, {1, 0.5}}, Stds: []float64{0.2, 0.3}}
 	x0 := make([]float64, 2*64)
 	diffusion.NewPCGNoise(3).Fill(x0)
 	for i := range x0 {
@@ -396,7 +397,7 @@ func TestVLBUntrainedMLP(t *testing.T) {
 	if err != nil {
 		t.Fatalf("VLB of an untrained MLP: %v", err)
 	}
-	exact, err := diffusion.VLB(be, s, gmm.Denoiser(s), x0, []int{64, 2}, diffusion.FixedSmall, diffusion.NewPCGNoise(7))
+	exact, err := diffusion.VLB(be, s, diffusion.ExactDenoiser(g, s), x0, []int{64, 2}, diffusion.FixedSmall, diffusion.NewPCGNoise(7))
 	if err != nil {
 		t.Fatal(err)
 	}

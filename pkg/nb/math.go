@@ -5,28 +5,20 @@ import (
 	"math"
 
 	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 	"github.com/difflab/difflab/pkg/plot"
 )
 
 // QSample draws x_t from q(x_t | x_0) for one timestep t in float64, with the
-// noise eps given (Ho et al. eq. 4):
+// noise eps given (Ho et al. 2020, eq. (4)):
 //
 //	x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
 //
-// It is diffusion.QSample for plain slices, for pictures of the forward process.
-// It panics when x0 and eps differ in length or t is outside 0..T-1.
+// It is diffusion.Schedule.QSampleTo into a new slice, for pictures of the forward
+// process. It panics when x0 and eps differ in length or t is outside 0..T-1.
 func QSample(s *diffusion.Schedule, t int, x0, eps []float64) []float64 {
-	if len(x0) != len(eps) {
-		panic(fmt.Sprintf("nb: QSample: len(x0) = %d, len(eps) = %d", len(x0), len(eps)))
-	}
-	if t < 0 || t >= s.T() {
-		panic(fmt.Sprintf("nb: QSample: t = %d outside 0..%d", t, s.T()-1))
-	}
-	a, b := s.SqrtAlphasCumprod[t], s.SqrtOneMinusAlphasCumprod[t]
 	xt := make([]float64, len(x0))
-	for i := range x0 {
-		xt[i] = a*x0[i] + b*eps[i]
-	}
+	s.QSampleTo(xt, t, x0, eps)
 	return xt
 }
 
@@ -106,7 +98,7 @@ func Flatten(rows [][]float64) []float64 {
 // Pass by = x to colour samples by where they are, or by = samples and x =
 // their latents to colour each latent by where it lands. It panics when x and
 // by differ in length.
-func ByNearestMode(g *diffusion.GMM, by, x [][]float64) []plot.Points {
+func ByNearestMode(g *gmm.Mixture, by, x [][]float64) []plot.Points {
 	if len(x) != len(by) {
 		panic(fmt.Sprintf("nb: ByNearestMode: %d rows in x, %d in by", len(x), len(by)))
 	}

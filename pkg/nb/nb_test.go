@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/difflab/difflab/pkg/diffusion"
+	"github.com/difflab/difflab/pkg/gmm"
 )
 
 func TestMode(t *testing.T) {
@@ -207,7 +208,7 @@ func TestMust(t *testing.T) {
 }
 
 func TestByNearestMode(t *testing.T) {
-	g := &diffusion.GMM{Weights: []float64{0.5, 0.5}, Means: [][]float64{{-1, 0}, {1, 0}}, Stds: []float64{1, 1}}
+	g := &gmm.Mixture{Weights: []float64{0.5, 0.5}, Means: [][]float64{{-1, 0}, {1, 0}}, Stds: []float64{1, 1}}
 	by := [][]float64{{-2, 0}, {0.5, 3}, {-0.1, 0}}
 	x := [][]float64{{10, 10}, {20, 20}, {30, 30}}
 	sets := ByNearestMode(g, by, x)

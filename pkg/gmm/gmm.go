@@ -1,4 +1,12 @@
-package diffusion
+// Package gmm holds isotropic Gaussian mixtures in float64: the type that difflab's
+// mixture files (experiments/*/gmm.json) hold, its validation, log-density and
+// sampling, and the exact predictions E[eps | x_t] and E[x_0 | x_t] of the
+// diffusion forward process for data drawn from it (Mixture.EpsAt, Mixture.X0At).
+//
+// The package imports no GoMLX, so that datasets and metrics can use a mixture
+// without the samplers; diffusion.ExactDenoiser wraps a Mixture as the graph
+// denoiser the samplers call.
+package gmm
 
 import (
 	"encoding/json"
@@ -10,7 +18,7 @@ import (
 	"github.com/difflab/difflab/internal/fastmath"
 )
 
-// GMM is an isotropic Gaussian mixture in D dimensions:
+// Mixture is an isotropic Gaussian mixture in D dimensions:
 //
 //	p(x) = sum_k Weights[k] * N(x; Means[k], Stds[k]^2 I)
 //
@@ -18,17 +26,18 @@ import (
 //
 //	{"weights": [...], "means": [[...], ...], "stds": [...]}
 //
-// The same file drives the exact denoiser (see GMM.Eps) and the 2-D datasets, so a
-// learned denoiser and the exact one can be compared on one distribution.
-type GMM struct {
+// The same file drives the exact denoiser (see EpsAt and diffusion.ExactDenoiser)
+// and the 2-D datasets, so a learned denoiser and the exact one can be compared on
+// one distribution.
+type Mixture struct {
 	Weights []float64   `json:"weights"`
 	Means   [][]float64 `json:"means"`
 	Stds    []float64   `json:"stds"`
 }
 
-// LoadGMM reads a GMM from a JSON file and validates it.
+// Load reads a mixture from a JSON file and validates it.
 // Unknown fields are an error, so a typo in a field name is not silently ignored.
-func LoadGMM(path string) (*GMM, error) {
+func Load(path string) (*Mixture, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("gmm: %w", err)
@@ -36,7 +45,7 @@ func LoadGMM(path string) (*GMM, error) {
 	defer f.Close()
 	dec := json.NewDecoder(f)
 	dec.DisallowUnknownFields()
-	var g GMM
+	var g Mixture
 	if err := dec.Decode(&g); err != nil {
 		return nil, fmt.Errorf("gmm %s: malformed JSON: %w (want {\"weights\": [...], \"means\": [[...], ...], \"stds\": [...]})", path, err)
 	}
@@ -50,7 +59,7 @@ func LoadGMM(path string) (*GMM, error) {
 // means and stds of the same length K; weights >= 0 and finite, summing to 1 within
 // 1e-6; every mean of the same dimension D >= 1 with finite entries; stds > 0 and finite.
 // The error names the field and the offending index.
-func (g *GMM) Validate() error {
+func (g *Mixture) Validate() error {
 	k := len(g.Weights)
 	if k == 0 {
 		return fmt.Errorf("field \"weights\": empty, want at least one component")
@@ -94,11 +103,11 @@ func (g *GMM) Validate() error {
 }
 
 // Dim is the dimension D of the mixture's space.
-func (g *GMM) Dim() int { return len(g.Means[0]) }
+func (g *Mixture) Dim() int { return len(g.Means[0]) }
 
 // Sample draws n points from the mixture with the given random source, as n rows of
 // length D. The same source state gives the same points.
-func (g *GMM) Sample(n int, rng *rand.Rand) [][]float64 {
+func (g *Mixture) Sample(n int, rng *rand.Rand) [][]float64 {
 	out := make([][]float64, n)
 	for i := range out {
 		k := g.pickComponent(rng.Float64())
@@ -112,7 +121,7 @@ func (g *GMM) Sample(n int, rng *rand.Rand) [][]float64 {
 }
 
 // pickComponent maps u in [0, 1) to a component index by the cumulative weights.
-func (g *GMM) pickComponent(u float64) int {
+func (g *Mixture) pickComponent(u float64) int {
 	acc := 0.0
 	for k, w := range g.Weights {
 		acc += w
@@ -128,9 +137,9 @@ func (g *GMM) pickComponent(u float64) int {
 //	log p(x) = logsumexp_k [ log pi_k - D/2 log(2 pi s_k^2) - |x - mu_k|^2 / (2 s_k^2) ]
 //
 // It panics if len(x) != D.
-func (g *GMM) LogDensity(x []float64) float64 {
+func (g *Mixture) LogDensity(x []float64) float64 {
 	if len(x) != g.Dim() {
-		panic(fmt.Sprintf("diffusion: GMM.LogDensity: len(x) = %d, want %d", len(x), g.Dim()))
+		panic(fmt.Sprintf("gmm: Mixture.LogDensity: len(x) = %d, want %d", len(x), g.Dim()))
 	}
 	d := float64(len(x))
 	terms := make([]float64, len(g.Weights))
@@ -161,20 +170,4 @@ func logSumExp(a []float64) float64 {
 		s += fastmath.Exp(v - m)
 	}
 	return m + math.Log(s)
-}
-
-// marginal is the law of x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps when x_0 ~ g:
-// again an isotropic mixture with means sqrt(abar) mu_k and variances
-// v_k = abar s_k^2 + 1 - abar. marginal(1) is g itself.
-func (g *GMM) marginal(abar float64) *GMM {
-	sa := math.Sqrt(abar)
-	m := &GMM{Weights: g.Weights, Means: make([][]float64, len(g.Means)), Stds: make([]float64, len(g.Stds))}
-	for k := range g.Means {
-		m.Means[k] = make([]float64, len(g.Means[k]))
-		for j, v := range g.Means[k] {
-			m.Means[k][j] = sa * v
-		}
-		m.Stds[k] = math.Sqrt(abar*g.Stds[k]*g.Stds[k] + 1 - abar)
-	}
-	return m
 }
