@@ -2,8 +2,9 @@
 // its arguments and output streams that returns the process exit code, so that
 // tests drive it in-process.
 //
-// Exit codes: 0 success, 1 a runtime failure, 2 bad usage (an unknown command, flag
-// or value). Errors are one line on stderr that names the flag or field at fault.
+// Exit codes are cmdline's: 0 success, 1 a runtime failure, 2 bad usage (an unknown
+// command, flag or value). Errors are one line on stderr that names the flag or
+// field at fault.
 package cli
 
 import (
@@ -17,14 +18,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/track"
-)
-
-// Exit codes.
-const (
-	ExitOK      = 0
-	ExitFailure = 1
-	ExitUsage   = 2
 )
 
 // command is one subcommand.
@@ -47,14 +42,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		usage(stdout)
 		if len(args) == 0 {
-			return ExitUsage
+			return cmdline.ExitUsage
 		}
-		return ExitOK
+		return cmdline.ExitOK
 	}
 	c, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "difflab: unknown command %q; want one of %s (see difflab help)\n", args[0], strings.Join(commandNames(), ", "))
-		return ExitUsage
+		return cmdline.ExitUsage
 	}
 	return c.run(args[1:], stdout, stderr)
 }
@@ -77,13 +72,6 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'difflab COMMAND --help' for a command's flags.")
 	fmt.Fprintln(w, "Timesteps are 0-based: t = 0..T-1, and abar_t = prod_{i<=t} (1 - beta_i).")
 }
-
-// usageError is an error in the command line: exit code 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 // newFlagSet returns a flag set that reports nothing itself: parse errors come
 // back to the caller, which prints one line.
@@ -118,15 +106,15 @@ func parseN(fs *flagSet, args []string, maxArgs int, stderr io.Writer) (done boo
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fs.help()
-		return true, ExitOK
+		return true, cmdline.ExitOK
 	case err != nil:
 		fmt.Fprintf(stderr, "difflab %s: %v (see difflab %s --help)\n", fs.Name(), err, fs.Name())
-		return true, ExitUsage
+		return true, cmdline.ExitUsage
 	case fs.NArg() > maxArgs:
 		fmt.Fprintf(stderr, "difflab %s: unexpected argument %q (see difflab %s --help)\n", fs.Name(), fs.Arg(maxArgs), fs.Name())
-		return true, ExitUsage
+		return true, cmdline.ExitUsage
 	}
-	return false, ExitOK
+	return false, cmdline.ExitOK
 }
 
 // parseWithArg parses a command line that names one thing (a folder, a notebook)
@@ -144,7 +132,7 @@ func parseWithArg(fs *flagSet, args []string, stderr io.Writer) (arg string, don
 // withStore opens the tracker database and a context cancelled by Ctrl-C, and
 // runs fn with them.
 func withStore(db string, fn func(ctx context.Context, st *track.Store) error) error {
-	st, err := track.Open(dbPath(db))
+	st, err := track.Open(cmdline.DBPath(db))
 	if err != nil {
 		return err
 	}
@@ -157,13 +145,9 @@ func withStore(db string, fn func(ctx context.Context, st *track.Store) error) e
 // finish prints err as one line and returns the exit code for it.
 func finish(name string, err error, stderr io.Writer) int {
 	if err == nil {
-		return ExitOK
+		return cmdline.ExitOK
 	}
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 	fmt.Fprintf(stderr, "difflab %s: %s\n", name, msg)
-	var ue usageError
-	if errors.As(err, &ue) {
-		return ExitUsage
-	}
-	return ExitFailure
+	return cmdline.ExitCode(err)
 }

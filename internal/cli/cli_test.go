@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/diffusion"
 )
 
@@ -153,7 +154,7 @@ func TestBadInput(t *testing.T) {
 		code, out, errs := run(t, c.args...)
 		lines := strings.Split(strings.TrimSpace(errs), "\n")
 		last := lines[len(lines)-1]
-		if code != ExitUsage || !strings.Contains(last, c.want) {
+		if code != cmdline.ExitUsage || !strings.Contains(last, c.want) {
 			t.Errorf("difflab %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(c.args, " "), code, errs, c.want)
 		}
 		if strings.Contains(errs, "goroutine") || out != "" && c.args[0] != "frobnicate" {
@@ -169,12 +170,12 @@ func TestRunArgumentPlacement(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope")
 	for _, args := range [][]string{{"run", missing, "--db", db}, {"run", "--db", db, missing}} {
 		code, _, errs := run(t, args...)
-		if code != ExitUsage || !strings.Contains(errs, missing) {
+		if code != cmdline.ExitUsage || !strings.Contains(errs, missing) {
 			t.Errorf("difflab %v: exit %d, %q; want exit 2 naming %s", args, code, errs, missing)
 		}
 	}
 	for _, args := range [][]string{{"run", "--db", db}, {"run", "--db", db, "a", "b"}} {
-		if code, _, _ := run(t, args...); code != ExitUsage {
+		if code, _, _ := run(t, args...); code != cmdline.ExitUsage {
 			t.Errorf("difflab %v: exit %d, want 2", args, code)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/nb"
 	"github.com/difflab/difflab/pkg/track"
 )
@@ -60,13 +61,13 @@ func runNB(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintf(stdout, "Usage: difflab %s", nbSynopsis)
 		if len(args) == 0 {
-			return ExitUsage
+			return cmdline.ExitUsage
 		}
-		return ExitOK
+		return cmdline.ExitOK
 	}
 	if args[0] != "run" {
 		fmt.Fprintf(stderr, "difflab nb: unknown subcommand %q, want run (see difflab nb --help)\n", args[0])
-		return ExitUsage
+		return cmdline.ExitUsage
 	}
 	return runNBRun(args[1:], stdout, stderr)
 }
@@ -93,7 +94,7 @@ func runNBRun(args []string, stdout, stderr io.Writer) int {
 	var params paramList
 	fs.Var(&params, "param", "a parameter KEY=VALUE for the notebook (repeatable); read with nb.Param")
 	mode := fs.String("mode", "", "notebook size: ci or full (default $DIFFLAB_NB_MODE, else full)")
-	db := fs.String("db", "", "tracker database (default $DIFFLAB_DB, else "+DefaultDB+")")
+	db := fs.String("db", "", cmdline.DBFlagUsage)
 	out := fs.String("out", "", "folder for the executed notebook (default runs/notebooks)")
 	timeout := fs.Duration("cell-timeout", 0, "longest a cell may run, e.g. 10m (0: no limit)")
 	path, done, code := parseWithArg(fs, args, stderr)
@@ -102,11 +103,11 @@ func runNBRun(args []string, stdout, stderr io.Writer) int {
 	}
 	if path == "" {
 		fmt.Fprintln(stderr, "difflab nb run: missing NOTEBOOK, e.g. difflab nb run notebooks/01-forward-process.ipynb")
-		return ExitUsage
+		return cmdline.ExitUsage
 	}
 	if *mode != "" && *mode != nb.ModeCI && *mode != nb.ModeFull {
 		fmt.Fprintf(stderr, "difflab nb run: --mode %q, want %s or %s\n", *mode, nb.ModeCI, nb.ModeFull)
-		return ExitUsage
+		return cmdline.ExitUsage
 	}
 	outDir := *out
 	if outDir == "" {
@@ -115,11 +116,11 @@ func runNBRun(args []string, stdout, stderr io.Writer) int {
 	return finish("nb run", func() error {
 		src, err := os.ReadFile(path)
 		if err != nil {
-			return usagef("%v", err)
+			return cmdline.Usagef("%v", err)
 		}
 		injected, err := InjectParams(src, params)
 		if err != nil {
-			return usagef("%s: %v", path, err)
+			return cmdline.Usagef("%s: %v", path, err)
 		}
 		return withStore(*db, func(ctx context.Context, st *track.Store) error {
 			executed, err := executeNotebook(ctx, st, path, injected, params, *mode, outDir, *timeout, stderr)

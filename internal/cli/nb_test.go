@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/difflab/difflab/internal/cmdline"
 )
 
 // smallNotebook has a setup cell, a markdown cell, a cell tagged "parameters"
@@ -182,13 +184,13 @@ func TestNBUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"nb"}, ExitUsage, "Usage: difflab nb run"},
-		{[]string{"nb", "--help"}, ExitOK, "injected-parameters"},
-		{[]string{"nb", "walk"}, ExitUsage, `unknown subcommand "walk"`},
-		{[]string{"nb", "run"}, ExitUsage, "missing NOTEBOOK"},
-		{[]string{"nb", "run", "x.ipynb", "--param", "novalue"}, ExitUsage, "KEY=VALUE"},
-		{[]string{"nb", "run", "x.ipynb", "--mode", "huge"}, ExitUsage, `--mode "huge"`},
-		{[]string{"nb", "run", "does-not-exist.ipynb", "--db", ":memory:"}, ExitUsage, "does-not-exist.ipynb"},
+		{[]string{"nb"}, cmdline.ExitUsage, "Usage: difflab nb run"},
+		{[]string{"nb", "--help"}, cmdline.ExitOK, "injected-parameters"},
+		{[]string{"nb", "walk"}, cmdline.ExitUsage, `unknown subcommand "walk"`},
+		{[]string{"nb", "run"}, cmdline.ExitUsage, "missing NOTEBOOK"},
+		{[]string{"nb", "run", "x.ipynb", "--param", "novalue"}, cmdline.ExitUsage, "KEY=VALUE"},
+		{[]string{"nb", "run", "x.ipynb", "--mode", "huge"}, cmdline.ExitUsage, `--mode "huge"`},
+		{[]string{"nb", "run", "does-not-exist.ipynb", "--db", ":memory:"}, cmdline.ExitUsage, "does-not-exist.ipynb"},
 	} {
 		code, out, errs := run(t, tc.args...)
 		if code != tc.code || !strings.Contains(out+errs, tc.want) {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/backend"
 	"github.com/difflab/difflab/pkg/diffusion"
 	"github.com/difflab/difflab/pkg/pipeline"
@@ -41,38 +42,38 @@ func (f *sampleFlags) config(T int) (diffusion.SamplerConfig, dtypes.DType, erro
 	var c diffusion.SamplerConfig
 	kind, err := diffusion.ParseSamplerKind(f.sampler)
 	if err != nil {
-		return c, 0, usagef("--sampler %q: want one of ddim, ddpm, ddpm-strided", f.sampler)
+		return c, 0, cmdline.Usagef("--sampler %q: want one of ddim, ddpm, ddpm-strided", f.sampler)
 	}
 	c.Kind = kind
 	if f.variance != "" {
 		v, err := diffusion.ParseVariance(f.variance)
 		if err != nil {
-			return c, 0, usagef("--variance %q: want fixed-small or fixed-large", f.variance)
+			return c, 0, cmdline.Usagef("--variance %q: want fixed-small or fixed-large", f.variance)
 		}
 		c.Variance = v
 	}
 	sp, err := diffusion.ParseSpacing(f.spacing)
 	if err != nil {
-		return c, 0, usagef("--spacing %q: want one of %s", f.spacing, spacingList())
+		return c, 0, cmdline.Usagef("--spacing %q: want one of %s", f.spacing, spacingList())
 	}
 	c.Spacing = sp
 	if !(f.eta >= 0) {
-		return c, 0, usagef("--eta %v: want eta >= 0", f.eta)
+		return c, 0, cmdline.Usagef("--eta %v: want eta >= 0", f.eta)
 	}
 	c.Eta = f.eta
 	if !(f.clip >= 0) {
-		return c, 0, usagef("--clip %v: want 0 (off) or c > 0", f.clip)
+		return c, 0, cmdline.Usagef("--clip %v: want 0 (off) or c > 0", f.clip)
 	}
 	c.ClipX0 = f.clip
 	switch {
 	case kind == diffusion.DDPM && f.steps != 0 && f.steps != T:
-		return c, 0, usagef("--steps %d: ddpm runs all T = %d steps; use --sampler ddpm-strided or ddim for fewer", f.steps, T)
+		return c, 0, cmdline.Usagef("--steps %d: ddpm runs all T = %d steps; use --sampler ddpm-strided or ddim for fewer", f.steps, T)
 	case kind != diffusion.DDPM && (f.steps < 1 || f.steps > T):
-		return c, 0, usagef("--steps %d: want 1 <= steps <= T = %d", f.steps, T)
+		return c, 0, cmdline.Usagef("--steps %d: want 1 <= steps <= T = %d", f.steps, T)
 	}
 	c.Steps = f.steps
 	if err := c.Validate(T); err != nil {
-		return c, 0, usagef("%v", err)
+		return c, 0, cmdline.Usagef("%v", err)
 	}
 	var dt dtypes.DType
 	switch f.dtype {
@@ -81,7 +82,7 @@ func (f *sampleFlags) config(T int) (diffusion.SamplerConfig, dtypes.DType, erro
 	case "float64":
 		dt = dtypes.Float64
 	default:
-		return c, 0, usagef("--dtype %q: want float32 or float64", f.dtype)
+		return c, 0, cmdline.Usagef("--dtype %q: want float32 or float64", f.dtype)
 	}
 	return c, dt, nil
 }
@@ -108,7 +109,7 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	return finish("sample", func() error {
 		if *out == "" {
-			return usagef("--out is required: FILE.json, FILE.png, or - for stdout")
+			return cmdline.Usagef("--out is required: FILE.json, FILE.png, or - for stdout")
 		}
 		var (
 			sch   *diffusion.Schedule
@@ -118,26 +119,26 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 		)
 		if *checkpoint != "" {
 			if set["schedule"] || set["T"] || set["beta-start"] || set["beta-end"] || set["gmm"] {
-				return usagef("--checkpoint uses the schedule it was trained with; drop --schedule, --T, --beta-start, --beta-end and --gmm")
+				return cmdline.Usagef("--checkpoint uses the schedule it was trained with; drop --schedule, --T, --beta-start, --beta-end and --gmm")
 			}
 			l, err := pipeline.LoadCheckpoint(*checkpoint, *raw)
 			if err != nil {
-				return usagef("--checkpoint: %v", err)
+				return cmdline.Usagef("--checkpoint: %v", err)
 			}
 			sch, den, shape = l.Schedule, l.Denoiser, l.Shape
 		} else {
 			if *modelName != "gmm" {
-				return usagef("--model %q: want gmm, or --checkpoint DIR for a trained model", *modelName)
+				return cmdline.Usagef("--model %q: want gmm, or --checkpoint DIR for a trained model", *modelName)
 			}
 			if *gmmPath == "" {
-				return usagef("--gmm is required with --model gmm: a JSON file {\"weights\": [...], \"means\": [[...], ...], \"stds\": [...]}")
+				return cmdline.Usagef("--gmm is required with --model gmm: a JSON file {\"weights\": [...], \"means\": [[...], ...], \"stds\": [...]}")
 			}
 			if sch, err = sched.schedule("schedule"); err != nil {
 				return err
 			}
 			g, err := diffusion.LoadGMM(*gmmPath)
 			if err != nil {
-				return usagef("--gmm: %v", err)
+				return cmdline.Usagef("--gmm: %v", err)
 			}
 			den, shape = g.Denoiser(sch), []int{g.Dim()}
 		}
@@ -154,10 +155,10 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 		if *initPath != "" {
 			rows, err := readPoints(*initPath, dim)
 			if err != nil {
-				return usagef("--init: %v", err)
+				return cmdline.Usagef("--init: %v", err)
 			}
 			if set["n"] && *n != len(rows) {
-				return usagef("--n %d but --init has %d points; drop --n or make them agree", *n, len(rows))
+				return cmdline.Usagef("--n %d but --init has %d points; drop --n or make them agree", *n, len(rows))
 			}
 			N = len(rows)
 			for _, r := range rows {
@@ -165,7 +166,7 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if N < 1 {
-			return usagef("--n %d: want N >= 1", N)
+			return cmdline.Usagef("--n %d: want N >= 1", N)
 		}
 		b, err := backend.New()
 		if err != nil {
@@ -173,7 +174,7 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 		}
 		sm, err := diffusion.NewSampler(b, sch, den, cfg)
 		if err != nil {
-			return usagef("%v", err)
+			return cmdline.Usagef("%v", err)
 		}
 		sm.DType = dt
 		full := append([]int{N}, shape...)

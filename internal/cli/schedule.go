@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/diffusion"
 )
 
@@ -66,14 +67,14 @@ func kindList() string {
 func (f *scheduleFlags) schedule(kindFlag string) (*diffusion.Schedule, error) {
 	kind, err := diffusion.ParseScheduleKind(f.kind)
 	if err != nil || kind == diffusion.Custom {
-		return nil, usagef("--%s %q: want one of %s", kindFlag, f.kind, kindList())
+		return nil, cmdline.Usagef("--%s %q: want one of %s", kindFlag, f.kind, kindList())
 	}
 	if f.T < 1 {
-		return nil, usagef("--T %d: want T >= 1", f.T)
+		return nil, cmdline.Usagef("--T %d: want T >= 1", f.T)
 	}
 	s, err := diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: kind, T: f.T, BetaStart: f.betaStart, BetaEnd: f.betaE})
 	if err != nil {
-		return nil, usagef("%v", err)
+		return nil, cmdline.Usagef("%v", err)
 	}
 	return s, nil
 }
@@ -125,7 +126,7 @@ func runSchedule(args []string, stdout, stderr io.Writer) int {
 			}
 			return tw.Flush()
 		}
-		return usagef("--format %q: want json, csv or table", *format)
+		return cmdline.Usagef("--format %q: want json, csv or table", *format)
 	}(), stderr)
 }
 
@@ -140,17 +141,17 @@ func runTimesteps(args []string, stdout, stderr io.Writer) int {
 	return finish("timesteps", func() error {
 		sp, err := diffusion.ParseSpacing(*spacing)
 		if err != nil {
-			return usagef("--spacing %q: want one of %s", *spacing, spacingList())
+			return cmdline.Usagef("--spacing %q: want one of %s", *spacing, spacingList())
 		}
 		if *T < 1 {
-			return usagef("--T %d: want T >= 1", *T)
+			return cmdline.Usagef("--T %d: want T >= 1", *T)
 		}
 		if *steps < 1 || *steps > *T {
-			return usagef("--steps %d: want 1 <= steps <= T = %d", *steps, *T)
+			return cmdline.Usagef("--steps %d: want 1 <= steps <= T = %d", *steps, *T)
 		}
 		ts, err := diffusion.Timesteps(sp, *T, *steps)
 		if err != nil {
-			return usagef("--spacing %s: %v", sp, err)
+			return cmdline.Usagef("--spacing %s: %v", sp, err)
 		}
 		return json.NewEncoder(stdout).Encode(ts)
 	}(), stderr)
