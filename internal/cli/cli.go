@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -140,6 +141,36 @@ func withStore(db string, fn func(ctx context.Context, st *track.Store) error) e
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	return fn(ctx, st)
+}
+
+// validatedField finds the field that a config's Validate (or constructor) error
+// is about, where its message starts or follows a colon: "unknown FIELD \"...\"",
+// "FIELD = ...", or "field \"FIELD\"". Group 1 is the context before it
+// ("sampler: "), groups 2 to 4 the field.
+var validatedField = regexp.MustCompile(`^((?:[\w ]+: )*)(?:unknown ([\w ]+?) "|(\w+) = |field "(\w+)")`)
+
+// validatedContext matches the context at the start of an error message
+// ("sampler: timesteps: ").
+var validatedContext = regexp.MustCompile(`^(?:[\w ]+: )*`)
+
+// flagError returns err, an error of a config type's Validate that names a field
+// ("sampler: eta = -1, want a finite eta >= 0"), as a usage error that starts with
+// the flag behind that field instead of the context ("--eta: eta = -1, want a
+// finite eta >= 0"). fields maps field names to flag names, and "" to the flag
+// to name when the error names no field of fields (a combination of values, such
+// as a spacing that repeats a timestep at that many steps); without "" such an
+// error keeps its message.
+func flagError(err error, fields map[string]string) error {
+	msg := err.Error()
+	if m := validatedField.FindStringSubmatch(msg); m != nil {
+		if flag, ok := fields[m[2]+m[3]+m[4]]; ok {
+			return cmdline.Usagef("--%s: %s", flag, msg[len(m[1]):])
+		}
+	}
+	if flag, ok := fields[""]; ok {
+		return cmdline.Usagef("--%s: %s", flag, msg[len(validatedContext.FindString(msg)):])
+	}
+	return &cmdline.UsageError{Err: err}
 }
 
 // finish prints err as one line and returns the exit code for it.

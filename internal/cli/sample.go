@@ -37,43 +37,19 @@ func (f *sampleFlags) register(fs *flagSet) {
 	fs.StringVar(&f.dtype, "dtype", "float32", "computation dtype: float32|float64")
 }
 
-// config turns the flags into a validated sampler configuration for T steps.
+// config turns the flags into a sampler configuration for T steps, checked by
+// diffusion.SamplerConfig.Validate; its errors are reported against the flags.
 func (f *sampleFlags) config(T int) (diffusion.SamplerConfig, dtypes.DType, error) {
-	var c diffusion.SamplerConfig
-	kind, err := diffusion.ParseSamplerKind(f.sampler)
-	if err != nil {
-		return c, 0, cmdline.Usagef("--sampler %q: want one of ddim, ddpm, ddpm-strided", f.sampler)
+	c := diffusion.SamplerConfig{
+		Kind:     diffusion.SamplerKind(f.sampler),
+		Steps:    f.steps,
+		Spacing:  diffusion.Spacing(f.spacing),
+		Eta:      f.eta,
+		Variance: diffusion.Variance(f.variance),
+		ClipX0:   f.clip,
 	}
-	c.Kind = kind
-	if f.variance != "" {
-		v, err := diffusion.ParseVariance(f.variance)
-		if err != nil {
-			return c, 0, cmdline.Usagef("--variance %q: want fixed-small or fixed-large", f.variance)
-		}
-		c.Variance = v
-	}
-	sp, err := diffusion.ParseSpacing(f.spacing)
-	if err != nil {
-		return c, 0, cmdline.Usagef("--spacing %q: want one of %s", f.spacing, spacingList())
-	}
-	c.Spacing = sp
-	if !(f.eta >= 0) {
-		return c, 0, cmdline.Usagef("--eta %v: want eta >= 0", f.eta)
-	}
-	c.Eta = f.eta
-	if !(f.clip >= 0) {
-		return c, 0, cmdline.Usagef("--clip %v: want 0 (off) or c > 0", f.clip)
-	}
-	c.ClipX0 = f.clip
-	switch {
-	case kind == diffusion.DDPM && f.steps != 0 && f.steps != T:
-		return c, 0, cmdline.Usagef("--steps %d: ddpm runs all T = %d steps; use --sampler ddpm-strided or ddim for fewer", f.steps, T)
-	case kind != diffusion.DDPM && (f.steps < 1 || f.steps > T):
-		return c, 0, cmdline.Usagef("--steps %d: want 1 <= steps <= T = %d", f.steps, T)
-	}
-	c.Steps = f.steps
 	if err := c.Validate(T); err != nil {
-		return c, 0, cmdline.Usagef("%v", err)
+		return c, 0, flagError(err, samplerFields)
 	}
 	var dt dtypes.DType
 	switch f.dtype {
@@ -85,6 +61,13 @@ func (f *sampleFlags) config(T int) (diffusion.SamplerConfig, dtypes.DType, erro
 		return c, 0, cmdline.Usagef("--dtype %q: want float32 or float64", f.dtype)
 	}
 	return c, dt, nil
+}
+
+// samplerFields maps the fields of diffusion.SamplerConfig that its Validate
+// names to the flags of sampleFlags.
+var samplerFields = map[string]string{
+	"sampler": "sampler", "steps": "steps", "spacing": "spacing", "eta": "eta", "variance": "variance", "clip_x0": "clip",
+	"": "spacing", // the spacing repeats a timestep at these steps
 }
 
 func runSample(args []string, stdout, stderr io.Writer) int {
