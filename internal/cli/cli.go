@@ -2,8 +2,9 @@
 // its arguments and output streams that returns the process exit code, so that
 // tests drive it in-process.
 //
-// Exit codes: 0 success, 1 a runtime failure, 2 bad usage (an unknown command, flag
-// or value). Errors are one line on stderr that names the flag or field at fault.
+// Exit codes are cmdline's: 0 success, 1 a runtime failure, 2 bad usage (an unknown
+// command, flag or value). Errors are one line on stderr that names the flag or
+// field at fault.
 package cli
 
 import (
@@ -14,17 +15,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"sort"
 	"strings"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/track"
-)
-
-// Exit codes.
-const (
-	ExitOK      = 0
-	ExitFailure = 1
-	ExitUsage   = 2
 )
 
 // command is one subcommand.
@@ -47,14 +43,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		usage(stdout)
 		if len(args) == 0 {
-			return ExitUsage
+			return cmdline.ExitUsage
 		}
-		return ExitOK
+		return cmdline.ExitOK
 	}
 	c, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "difflab: unknown command %q; want one of %s (see difflab help)\n", args[0], strings.Join(commandNames(), ", "))
-		return ExitUsage
+		return cmdline.ExitUsage
 	}
 	return c.run(args[1:], stdout, stderr)
 }
@@ -77,13 +73,6 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'difflab COMMAND --help' for a command's flags.")
 	fmt.Fprintln(w, "Timesteps are 0-based: t = 0..T-1, and abar_t = prod_{i<=t} (1 - beta_i).")
 }
-
-// usageError is an error in the command line: exit code 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 // newFlagSet returns a flag set that reports nothing itself: parse errors come
 // back to the caller, which prints one line.
@@ -118,15 +107,15 @@ func parseN(fs *flagSet, args []string, maxArgs int, stderr io.Writer) (done boo
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fs.help()
-		return true, ExitOK
+		return true, cmdline.ExitOK
 	case err != nil:
 		fmt.Fprintf(stderr, "difflab %s: %v (see difflab %s --help)\n", fs.Name(), err, fs.Name())
-		return true, ExitUsage
+		return true, cmdline.ExitUsage
 	case fs.NArg() > maxArgs:
 		fmt.Fprintf(stderr, "difflab %s: unexpected argument %q (see difflab %s --help)\n", fs.Name(), fs.Arg(maxArgs), fs.Name())
-		return true, ExitUsage
+		return true, cmdline.ExitUsage
 	}
-	return false, ExitOK
+	return false, cmdline.ExitOK
 }
 
 // parseWithArg parses a command line that names one thing (a folder, a notebook)
@@ -144,7 +133,7 @@ func parseWithArg(fs *flagSet, args []string, stderr io.Writer) (arg string, don
 // withStore opens the tracker database and a context cancelled by Ctrl-C, and
 // runs fn with them.
 func withStore(db string, fn func(ctx context.Context, st *track.Store) error) error {
-	st, err := track.Open(dbPath(db))
+	st, err := track.Open(cmdline.DBPath(db))
 	if err != nil {
 		return err
 	}
@@ -154,16 +143,42 @@ func withStore(db string, fn func(ctx context.Context, st *track.Store) error) e
 	return fn(ctx, st)
 }
 
+// validatedField finds the field that a config's Validate (or constructor) error
+// is about, where its message starts or follows a colon: "unknown FIELD \"...\"",
+// "FIELD = ...", or "field \"FIELD\"". Group 1 is the context before it
+// ("sampler: "), groups 2 to 4 the field.
+var validatedField = regexp.MustCompile(`^((?:[\w ]+: )*)(?:unknown ([\w ]+?) "|(\w+) = |field "(\w+)")`)
+
+// validatedContext matches the context at the start of an error message
+// ("sampler: timesteps: ").
+var validatedContext = regexp.MustCompile(`^(?:[\w ]+: )*`)
+
+// flagError returns err, an error of a config type's Validate that names a field
+// ("sampler: eta = -1, want a finite eta >= 0"), as a usage error that starts with
+// the flag behind that field instead of the context ("--eta: eta = -1, want a
+// finite eta >= 0"). fields maps field names to flag names, and "" to the flag
+// to name when the error names no field of fields (a combination of values, such
+// as a spacing that repeats a timestep at that many steps); without "" such an
+// error keeps its message.
+func flagError(err error, fields map[string]string) error {
+	msg := err.Error()
+	if m := validatedField.FindStringSubmatch(msg); m != nil {
+		if flag, ok := fields[m[2]+m[3]+m[4]]; ok {
+			return cmdline.Usagef("--%s: %s", flag, msg[len(m[1]):])
+		}
+	}
+	if flag, ok := fields[""]; ok {
+		return cmdline.Usagef("--%s: %s", flag, msg[len(validatedContext.FindString(msg)):])
+	}
+	return &cmdline.UsageError{Err: err}
+}
+
 // finish prints err as one line and returns the exit code for it.
 func finish(name string, err error, stderr io.Writer) int {
 	if err == nil {
-		return ExitOK
+		return cmdline.ExitOK
 	}
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 	fmt.Fprintf(stderr, "difflab %s: %s\n", name, msg)
-	var ue usageError
-	if errors.As(err, &ue) {
-		return ExitUsage
-	}
-	return ExitFailure
+	return cmdline.ExitCode(err)
 }

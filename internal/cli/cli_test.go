@@ -3,12 +3,14 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/diffusion"
 )
 
@@ -132,12 +134,12 @@ func TestBadInput(t *testing.T) {
 		{[]string{"schedule", "--T", "0"}, "--T 0: want T >= 1"},
 		{[]string{"schedule", "--beta-start", "2"}, `"beta_start" = 2`},
 		{[]string{"schedule", "--format", "xml"}, `--format "xml"`},
-		{[]string{"timesteps", "--steps", "2000"}, "--steps 2000: want 1 <= steps <= T = 1000"},
+		{[]string{"timesteps", "--steps", "2000"}, "--steps: steps = 2000, want 1 <= steps <= T = 1000"},
 		{[]string{"timesteps", "--spacing", "quadratic", "--steps", "500"}, "repeats timestep"},
-		{append(base, "--steps", "10", "--eta", "-1"), "--eta -1: want eta >= 0"},
-		{append(base, "--steps", "1001"), "--steps 1001"},
-		{append(base, "--steps", "10", "--sampler", "plms"), `--sampler "plms"`},
-		{append(base, "--steps", "10", "--variance", "learned"), `--variance "learned"`},
+		{append(base, "--steps", "10", "--eta", "-1"), "--eta: eta = -1, want a finite eta >= 0"},
+		{append(base, "--steps", "1001"), "--steps: steps = 1001, want 1 <= steps <= T = 1000"},
+		{append(base, "--steps", "10", "--sampler", "plms"), `--sampler: unknown sampler "plms", want one of ddim, ddpm, ddpm-strided`},
+		{append(base, "--steps", "10", "--variance", "learned"), `--variance: unknown variance "learned", want one of fixed-small, fixed-large`},
 		{append(base, "--steps", "10", "--dtype", "bfloat16"), `--dtype "bfloat16"`},
 		{append(base, "--steps", "10", "--n", "0"), "--n 0: want N >= 1"},
 		{append(base, "--steps", "10", "--model", "unet"), `--model "unet"`},
@@ -153,7 +155,7 @@ func TestBadInput(t *testing.T) {
 		code, out, errs := run(t, c.args...)
 		lines := strings.Split(strings.TrimSpace(errs), "\n")
 		last := lines[len(lines)-1]
-		if code != ExitUsage || !strings.Contains(last, c.want) {
+		if code != cmdline.ExitUsage || !strings.Contains(last, c.want) {
 			t.Errorf("difflab %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(c.args, " "), code, errs, c.want)
 		}
 		if strings.Contains(errs, "goroutine") || out != "" && c.args[0] != "frobnicate" {
@@ -169,13 +171,36 @@ func TestRunArgumentPlacement(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope")
 	for _, args := range [][]string{{"run", missing, "--db", db}, {"run", "--db", db, missing}} {
 		code, _, errs := run(t, args...)
-		if code != ExitUsage || !strings.Contains(errs, missing) {
+		if code != cmdline.ExitUsage || !strings.Contains(errs, missing) {
 			t.Errorf("difflab %v: exit %d, %q; want exit 2 naming %s", args, code, errs, missing)
 		}
 	}
 	for _, args := range [][]string{{"run", "--db", db}, {"run", "--db", db, "a", "b"}} {
-		if code, _, _ := run(t, args...); code != ExitUsage {
+		if code, _, _ := run(t, args...); code != cmdline.ExitUsage {
 			t.Errorf("difflab %v: exit %d, want 2", args, code)
 		}
+	}
+}
+
+// TestFlagError: a config's Validate error is reported against the flag behind
+// the field it names, with Validate's own words after it.
+func TestFlagError(t *testing.T) {
+	fields := map[string]string{"eta": "eta", "clip_x0": "clip", "sampler": "sampler", "T": "T"}
+	for _, c := range []struct{ in, want string }{
+		{"sampler: eta = -1, want a finite eta >= 0", "--eta: eta = -1, want a finite eta >= 0"},
+		{"sampler: clip_x0 = NaN, want 0 (off) or a finite value > 0", "--clip: clip_x0 = NaN, want 0 (off) or a finite value > 0"},
+		{`sampler: unknown sampler "plms", want one of ddim, ddpm`, `--sampler: unknown sampler "plms", want one of ddim, ddpm`},
+		{`schedule: field "T" = 0, want T >= 1`, `--T: field "T" = 0, want T >= 1`},
+		{"sampler: timesteps: leading spacing of T = 10 repeats timestep 3", "sampler: timesteps: leading spacing of T = 10 repeats timestep 3"},
+		{"sampler: steps = 0, want 1 <= steps", "sampler: steps = 0, want 1 <= steps"}, // not in fields
+	} {
+		err := flagError(errors.New(c.in), fields)
+		if err.Error() != c.want || cmdline.ExitCode(err) != cmdline.ExitUsage {
+			t.Errorf("flagError(%q) = %q (exit %d), want %q (exit 2)", c.in, err, cmdline.ExitCode(err), c.want)
+		}
+	}
+	fields[""] = "spacing"
+	if got, want := flagError(errors.New("sampler: timesteps: leading spacing of T = 10 repeats timestep 3"), fields).Error(), "--spacing: leading spacing of T = 10 repeats timestep 3"; got != want {
+		t.Errorf("flagError with a fallback flag = %q, want %q", got, want)
 	}
 }

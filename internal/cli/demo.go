@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/diffusion"
 	"github.com/difflab/difflab/pkg/experiment"
 	"github.com/difflab/difflab/pkg/track"
@@ -25,7 +26,7 @@ var demoExperiments = []struct{ label, dir string }{
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", "demo [--out DIR] [--db FILE] [--train-steps N] [--n N]", stdout)
 	out := fs.String("out", "build/demo", "folder for the reports, plots and samples")
-	db := fs.String("db", "", "tracker database (default $DIFFLAB_DB, else "+DefaultDB+")")
+	db := fs.String("db", "", cmdline.DBFlagUsage)
 	steps := fs.Int("train-steps", 2000, "training steps of the MLP (about a minute at the default)")
 	n := fs.Int("n", 2000, "samples per sampler")
 	root := fs.String("root", ".", "the difflab repository (for its experiments/ folder)")
@@ -34,7 +35,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	return finish("demo", func() error {
 		if *steps < 1 || *n < 2 {
-			return usagef("--train-steps %d and --n %d: want >= 1 and >= 2", *steps, *n)
+			return cmdline.Usagef("--train-steps %d and --n %d: want >= 1 and >= 2", *steps, *n)
 		}
 		return withStore(*db, func(ctx context.Context, st *track.Store) error {
 			return runDemoExperiments(ctx, st, *root, *out, *steps, *n, stdout, stderr)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/backend"
 	"github.com/difflab/difflab/pkg/data"
 	"github.com/difflab/difflab/pkg/diffusion"
@@ -36,24 +37,24 @@ func runDenoise(args []string, stdout, stderr io.Writer) int {
 	}
 	return finish("denoise", func() error {
 		if *checkpoint == "" {
-			return usagef("--checkpoint is required: a checkpoint folder written by difflab train")
+			return cmdline.Usagef("--checkpoint is required: a checkpoint folder written by difflab train")
 		}
 		if *n < 1 {
-			return usagef("--n %d: want N >= 1", *n)
+			return cmdline.Usagef("--n %d: want N >= 1", *n)
 		}
 		if *out != "" && !strings.HasSuffix(*out, ".png") {
-			return usagef("--out %q: want a FILE.png", *out)
+			return cmdline.Usagef("--out %q: want a FILE.png", *out)
 		}
 		l, err := pipeline.LoadCheckpoint(*checkpoint, *raw)
 		if err != nil {
-			return usagef("--checkpoint: %v", err)
+			return cmdline.Usagef("--checkpoint: %v", err)
 		}
 		T := l.Schedule.T()
 		var ts []int
 		for _, f := range strings.Split(*tList, ",") {
 			t, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil || t < 0 || t >= T {
-				return usagef("--t %q: want comma-separated integers in 0..%d", *tList, T-1)
+				return cmdline.Usagef("--t %q: want comma-separated integers in 0..%d", *tList, T-1)
 			}
 			ts = append(ts, t)
 		}
@@ -105,7 +106,7 @@ func denoiseExamples(r *pipeline.Recipe, n int, seed uint64) ([]float64, error) 
 		return nil, err
 	}
 	if n > ds.Len() {
-		return nil, usagef("--n %d: the %s test split has %d images", n, r.Data.Name, ds.Len())
+		return nil, cmdline.Usagef("--n %d: the %s test split has %d images", n, r.Data.Name, ds.Len())
 	}
 	perm := rand.New(rand.NewPCG(seed, 0x64656e6f)).Perm(ds.Len())
 	var x []float64

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/difflab/difflab/internal/cmdline"
 )
 
 // TestTrainSampleDenoise trains a tiny MLP through the CLI, samples its checkpoint
@@ -32,15 +34,15 @@ log_every = 0
 n = 0
 `)
 	ck := filepath.Join(dir, "ck")
-	if code, _, errs := run(t, "train", "--config", recipe, "--checkpoint-dir", ck, "--no-track", "--quiet"); code != ExitOK {
+	if code, _, errs := run(t, "train", "--config", recipe, "--checkpoint-dir", ck, "--no-track", "--quiet"); code != cmdline.ExitOK {
 		t.Fatalf("train: exit %d: %s", code, errs)
 	}
-	if code, _, errs := run(t, "sample", "--checkpoint", ck, "--sampler", "ddim", "--steps", "10", "--n", "20", "--seed", "1", "--out", filepath.Join(dir, "s.json")); code != ExitOK {
+	if code, _, errs := run(t, "sample", "--checkpoint", ck, "--sampler", "ddim", "--steps", "10", "--n", "20", "--seed", "1", "--out", filepath.Join(dir, "s.json")); code != cmdline.ExitOK {
 		t.Fatalf("sample --checkpoint: exit %d: %s", code, errs)
 	}
 	pic := filepath.Join(dir, "d.png")
 	code, out, errs := run(t, "denoise", "--checkpoint", ck, "--t", "0,30,60,99", "--n", "500", "--out", pic)
-	if code != ExitOK {
+	if code != cmdline.ExitOK {
 		t.Fatalf("denoise: exit %d: %s", code, errs)
 	}
 	var x0mse []float64
@@ -83,8 +85,8 @@ n = 0
 		{[]string{"denoise", "--checkpoint", filepath.Join(dir, "nothing")}, "--checkpoint:"},
 	} {
 		code, _, errs := run(t, c.args...)
-		if code != ExitUsage || !strings.Contains(errs, c.want) {
-			t.Errorf("%v: exit %d, %q; want exit %d and %q", c.args, code, errs, ExitUsage, c.want)
+		if code != cmdline.ExitUsage || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, %q; want exit %d and %q", c.args, code, errs, cmdline.ExitUsage, c.want)
 		}
 	}
 }

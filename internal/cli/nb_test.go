@@ -1,126 +1,13 @@
 package cli
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/difflab/difflab/internal/cmdline"
+	"github.com/difflab/difflab/internal/nbformat"
 )
-
-// smallNotebook has a setup cell, a markdown cell, a cell tagged "parameters"
-// and a last code cell, as the notebooks in notebooks/ do.
-const smallNotebook = `{
- "cells": [
-  {"cell_type": "code", "id": "setup", "metadata": {}, "execution_count": null, "outputs": [], "source": ["!*go work init\n", "%goworkfix"]},
-  {"cell_type": "markdown", "id": "md", "metadata": {}, "source": "# Title <b>"},
-  {"cell_type": "code", "id": "params", "metadata": {"tags": ["parameters"]}, "execution_count": null, "outputs": [], "source": "steps := nb.ParamInt(\"steps\", 10)"},
-  {"cell_type": "code", "id": "last", "metadata": {}, "execution_count": null, "outputs": [], "source": "%%\nfmt.Println(steps)"}
- ],
- "metadata": {"kernelspec": {"name": "gonb"}},
- "nbformat": 4,
- "nbformat_minor": 5
-}`
-
-type testCell struct {
-	ID       string         `json:"id"`
-	CellType string         `json:"cell_type"`
-	Metadata map[string]any `json:"metadata"`
-	Source   any            `json:"source"`
-}
-
-func cellsOf(t *testing.T, nbJSON []byte) []testCell {
-	t.Helper()
-	var n struct {
-		Cells    []testCell     `json:"cells"`
-		Metadata map[string]any `json:"metadata"`
-	}
-	if err := json.Unmarshal(nbJSON, &n); err != nil {
-		t.Fatalf("injected notebook is not JSON: %v\n%s", err, nbJSON)
-	}
-	if n.Metadata["kernelspec"] == nil {
-		t.Errorf("notebook metadata lost: %v", n.Metadata)
-	}
-	return n.Cells
-}
-
-func ids(cells []testCell) []string {
-	var s []string
-	for _, c := range cells {
-		s = append(s, c.ID)
-	}
-	return s
-}
-
-func TestInjectParams(t *testing.T) {
-	params := []nbParam{{"steps", "100"}, {"eval.n", `a "quoted" value\with backslash`}}
-	got, err := InjectParams([]byte(smallNotebook), params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cells := cellsOf(t, got)
-	if want := []string{"setup", "md", "params", "injected-parameters", "last"}; !slices.Equal(ids(cells), want) {
-		t.Fatalf("InjectParams cells = %v, want %v", ids(cells), want)
-	}
-	inj := cells[3]
-	var src string
-	for _, l := range inj.Source.([]any) {
-		src += l.(string)
-	}
-	for _, want := range []string{
-		`%env DIFFLAB_PARAM_STEPS "100"`,
-		`%env DIFFLAB_PARAM_EVAL_N "a \"quoted\" value\\with backslash"`,
-	} {
-		if !strings.Contains(src, want) {
-			t.Errorf("injected cell:\n%s\nlacks %s", src, want)
-		}
-	}
-	if tags := inj.Metadata["tags"].([]any); len(tags) != 1 || tags[0] != InjectedTag {
-		t.Errorf("injected cell tags = %v, want [%s]", tags, InjectedTag)
-	}
-	if !strings.Contains(string(got), "<b>") {
-		t.Errorf("InjectParams escaped HTML in the notebook's text")
-	}
-
-	// A second run replaces the injected cell instead of adding another.
-	again, err := InjectParams(got, []nbParam{{"steps", "5"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cells = cellsOf(t, again)
-	if want := []string{"setup", "md", "params", "injected-parameters", "last"}; !slices.Equal(ids(cells), want) {
-		t.Fatalf("second InjectParams cells = %v, want %v", ids(cells), want)
-	}
-	if s, _ := json.Marshal(cells[3].Source); strings.Contains(string(s), "STEPS \\\"100") || !strings.Contains(string(s), "STEPS \\\"5") {
-		t.Errorf("second injection source = %s, want only steps = 5", s)
-	}
-	// A run without parameters of a notebook that kept an injected cell (an executed
-	// copy saved over its source) drops that cell: its values must not apply.
-	clean, err := InjectParams(again, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{"setup", "md", "params", "last"}; !slices.Equal(ids(cellsOf(t, clean)), want) {
-		t.Errorf("InjectParams with no params over an injected cell: cells = %v, want %v", ids(cellsOf(t, clean)), want)
-	}
-}
-
-func TestInjectParamsWithoutParametersCell(t *testing.T) {
-	untagged := strings.Replace(smallNotebook, `"tags": ["parameters"]`, `"tags": []`, 1)
-	got, err := InjectParams([]byte(untagged), []nbParam{{"steps", "1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{"setup", "injected-parameters", "md", "params", "last"}; !slices.Equal(ids(cellsOf(t, got)), want) {
-		t.Errorf("InjectParams without a parameters cell: cells = %v, want %v", ids(cellsOf(t, got)), want)
-	}
-	same, err := InjectParams([]byte(smallNotebook), nil)
-	if err != nil || string(same) != smallNotebook {
-		t.Errorf("InjectParams with no params changed the notebook (err %v)", err)
-	}
-	if _, err := InjectParams([]byte(`{"cells": 3}`), []nbParam{{"a", "b"}}); err == nil {
-		t.Errorf("InjectParams of a non-notebook: want an error")
-	}
-}
 
 func TestParamFlag(t *testing.T) {
 	var p paramList
@@ -132,47 +19,9 @@ func TestParamFlag(t *testing.T) {
 	if err := p.Set("a=b=c"); err != nil || p[0] != (nbParam{"a", "b=c"}) {
 		t.Errorf("--param a=b=c = %v, %v; want {a b=c}", p, err)
 	}
-}
-
-// executed is an executed notebook with a failed shell cell, a Go error, a PNG
-// and an HTML table.
-const executed = `{
- "cells": [
-  {"cell_type": "code", "id": "a", "metadata": {}, "source": "", "outputs": [
-    {"output_type": "stream", "name": "stderr", "text": ["warning: something\n", "exit status 1\n"]}]},
-  {"cell_type": "code", "id": "b", "metadata": {}, "source": "", "outputs": [
-    {"output_type": "error", "ename": "ERROR", "evalue": "undefined: x\nmore", "traceback": []}]},
-  {"cell_type": "code", "id": "c", "metadata": {}, "source": "", "outputs": [
-    {"output_type": "display_data", "metadata": {}, "data": {"image/png": "iVBORw0KGgo="}},
-    {"output_type": "display_data", "metadata": {}, "data": {"text/html": ["<table>\n", "<tr></tr></table>"]}},
-    {"output_type": "stream", "name": "stdout", "text": "exit status 1 is fine on stdout\n"}]}
- ],
- "metadata": {"difflab": {"expect": [
-   {"mime": "image/png"}, {"mime": "text/html", "contains": "<table"},
-   {"mime": "image/png", "min": 2}, {"mime": "text/markdown"}]}},
- "nbformat": 4, "nbformat_minor": 5
-}`
-
-func TestCheckNotebook(t *testing.T) {
-	got, err := CheckNotebook([]byte(executed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{
-		`cell 0 (a): a shell command failed: exit status 1`,
-		`cell 1 (b) failed: ERROR: undefined: x ...`,
-		`expected at least 2 output(s) of image/png, found 1`,
-		`expected at least 1 output(s) of text/markdown, found 0`,
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("CheckNotebook =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	clean, err := CheckNotebook([]byte(smallNotebook))
-	if err != nil || len(clean) != 0 {
-		t.Errorf("CheckNotebook(unexecuted, no expectations) = %v, %v; want no problems", clean, err)
-	}
-	if _, err := CheckNotebook([]byte("not json")); err == nil {
-		t.Errorf("CheckNotebook(not json): want an error")
+	p.Set("eval.n=3")
+	if got, want := p.env(), []nbformat.EnvVar{{Name: "DIFFLAB_PARAM_A", Value: "b=c"}, {Name: "DIFFLAB_PARAM_EVAL_N", Value: "3"}}; !slices.Equal(got, want) {
+		t.Errorf("env() = %v, want %v: the variables nb.Param reads", got, want)
 	}
 }
 
@@ -182,13 +31,13 @@ func TestNBUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"nb"}, ExitUsage, "Usage: difflab nb run"},
-		{[]string{"nb", "--help"}, ExitOK, "injected-parameters"},
-		{[]string{"nb", "walk"}, ExitUsage, `unknown subcommand "walk"`},
-		{[]string{"nb", "run"}, ExitUsage, "missing NOTEBOOK"},
-		{[]string{"nb", "run", "x.ipynb", "--param", "novalue"}, ExitUsage, "KEY=VALUE"},
-		{[]string{"nb", "run", "x.ipynb", "--mode", "huge"}, ExitUsage, `--mode "huge"`},
-		{[]string{"nb", "run", "does-not-exist.ipynb", "--db", ":memory:"}, ExitUsage, "does-not-exist.ipynb"},
+		{[]string{"nb"}, cmdline.ExitUsage, "Usage: difflab nb run"},
+		{[]string{"nb", "--help"}, cmdline.ExitOK, "injected-parameters"},
+		{[]string{"nb", "walk"}, cmdline.ExitUsage, `unknown subcommand "walk"`},
+		{[]string{"nb", "run"}, cmdline.ExitUsage, "missing NOTEBOOK"},
+		{[]string{"nb", "run", "x.ipynb", "--param", "novalue"}, cmdline.ExitUsage, "KEY=VALUE"},
+		{[]string{"nb", "run", "x.ipynb", "--mode", "huge"}, cmdline.ExitUsage, `--mode "huge"`},
+		{[]string{"nb", "run", "does-not-exist.ipynb", "--db", ":memory:"}, cmdline.ExitUsage, "does-not-exist.ipynb"},
 	} {
 		code, out, errs := run(t, tc.args...)
 		if code != tc.code || !strings.Contains(out+errs, tc.want) {

@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/difflab/difflab/pkg/progress"
 )
 
-// stepProgress returns a diffusion.SampleOptions.Progress callback that writes
-// "label: step 37/100  1.93 s/step  1m12s left" to w, redrawn in place with a
-// carriage return at most every progressEvery, starting once the work has run for
-// progressAfter (short runs print nothing), and a newline after the last step. It
-// returns nil when w is nil.
+// stepProgress returns a diffusion.SampleOptions.Progress callback that shows
+// "label: step 37/100  1.93 s/step  1m12s left" on w (a progress.Line: redrawn in
+// place on a terminal, a plain line every few seconds elsewhere) at most every
+// progressEvery, starting once the work has run for progressAfter (short runs
+// print nothing), and ends the line after the last step. It returns nil when w is
+// nil.
 func stepProgress(w io.Writer, label string) func(done, total int) {
 	return stepProgressClock(w, label, time.Now)
 }
@@ -20,6 +23,7 @@ func stepProgressClock(w io.Writer, label string, clock func() time.Time) func(d
 	if w == nil {
 		return nil
 	}
+	line := progress.NewLine(w)
 	start := clock()
 	var last time.Time
 	printed := false
@@ -33,11 +37,10 @@ func stepProgressClock(w io.Writer, label string, clock func() time.Time) func(d
 			return
 		}
 		last, printed = now, true
-		per := el.Seconds() / float64(done)
-		left := time.Duration(per * float64(total-done) * float64(time.Second)).Round(time.Second)
-		fmt.Fprintf(w, "\r%s: step %d/%d  %.3g s/step  %v left\x1b[K", label, done, total, per, left)
+		left := progress.Left(float64(done), float64(total), el)
+		line.Show(fmt.Sprintf("%s: step %d/%d  %.3g s/step  %s left", label, done, total, el.Seconds()/float64(done), progress.FormatDuration(left)), now)
 		if done == total {
-			fmt.Fprintln(w)
+			line.Close()
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/backend"
 	"github.com/difflab/difflab/pkg/diffusion"
 	"github.com/difflab/difflab/pkg/gmm"
@@ -37,43 +38,19 @@ func (f *sampleFlags) register(fs *flagSet) {
 	fs.StringVar(&f.dtype, "dtype", "float32", "computation dtype: float32|float64")
 }
 
-// config turns the flags into a validated sampler configuration for T steps.
+// config turns the flags into a sampler configuration for T steps, checked by
+// diffusion.SamplerConfig.Validate; its errors are reported against the flags.
 func (f *sampleFlags) config(T int) (diffusion.SamplerConfig, dtypes.DType, error) {
-	var c diffusion.SamplerConfig
-	kind, err := diffusion.ParseSamplerKind(f.sampler)
-	if err != nil {
-		return c, 0, usagef("--sampler %q: want one of ddim, ddpm, ddpm-strided", f.sampler)
+	c := diffusion.SamplerConfig{
+		Kind:     diffusion.SamplerKind(f.sampler),
+		Steps:    f.steps,
+		Spacing:  diffusion.Spacing(f.spacing),
+		Eta:      f.eta,
+		Variance: diffusion.Variance(f.variance),
+		ClipX0:   f.clip,
 	}
-	c.Kind = kind
-	if f.variance != "" {
-		v, err := diffusion.ParseVariance(f.variance)
-		if err != nil {
-			return c, 0, usagef("--variance %q: want fixed-small or fixed-large", f.variance)
-		}
-		c.Variance = v
-	}
-	sp, err := diffusion.ParseSpacing(f.spacing)
-	if err != nil {
-		return c, 0, usagef("--spacing %q: want one of %s", f.spacing, spacingList())
-	}
-	c.Spacing = sp
-	if !(f.eta >= 0) {
-		return c, 0, usagef("--eta %v: want eta >= 0", f.eta)
-	}
-	c.Eta = f.eta
-	if !(f.clip >= 0) {
-		return c, 0, usagef("--clip %v: want 0 (off) or c > 0", f.clip)
-	}
-	c.ClipX0 = f.clip
-	switch {
-	case kind == diffusion.DDPM && f.steps != 0 && f.steps != T:
-		return c, 0, usagef("--steps %d: ddpm runs all T = %d steps; use --sampler ddpm-strided or ddim for fewer", f.steps, T)
-	case kind != diffusion.DDPM && (f.steps < 1 || f.steps > T):
-		return c, 0, usagef("--steps %d: want 1 <= steps <= T = %d", f.steps, T)
-	}
-	c.Steps = f.steps
 	if err := c.Validate(T); err != nil {
-		return c, 0, usagef("%v", err)
+		return c, 0, flagError(err, samplerFields)
 	}
 	var dt dtypes.DType
 	switch f.dtype {
@@ -82,9 +59,16 @@ func (f *sampleFlags) config(T int) (diffusion.SamplerConfig, dtypes.DType, erro
 	case "float64":
 		dt = dtypes.Float64
 	default:
-		return c, 0, usagef("--dtype %q: want float32 or float64", f.dtype)
+		return c, 0, cmdline.Usagef("--dtype %q: want float32 or float64", f.dtype)
 	}
 	return c, dt, nil
+}
+
+// samplerFields maps the fields of diffusion.SamplerConfig that its Validate
+// names to the flags of sampleFlags.
+var samplerFields = map[string]string{
+	"sampler": "sampler", "steps": "steps", "spacing": "spacing", "eta": "eta", "variance": "variance", "clip_x0": "clip",
+	"": "spacing", // the spacing repeats a timestep at these steps
 }
 
 func runSample(args []string, stdout, stderr io.Writer) int {
@@ -109,7 +93,7 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	return finish("sample", func() error {
 		if *out == "" {
-			return usagef("--out is required: FILE.json, FILE.png, or - for stdout")
+			return cmdline.Usagef("--out is required: FILE.json, FILE.png, or - for stdout")
 		}
 		var (
 			sch   *diffusion.Schedule
@@ -119,26 +103,26 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 		)
 		if *checkpoint != "" {
 			if set["schedule"] || set["T"] || set["beta-start"] || set["beta-end"] || set["gmm"] {
-				return usagef("--checkpoint uses the schedule it was trained with; drop --schedule, --T, --beta-start, --beta-end and --gmm")
+				return cmdline.Usagef("--checkpoint uses the schedule it was trained with; drop --schedule, --T, --beta-start, --beta-end and --gmm")
 			}
 			l, err := pipeline.LoadCheckpoint(*checkpoint, *raw)
 			if err != nil {
-				return usagef("--checkpoint: %v", err)
+				return cmdline.Usagef("--checkpoint: %v", err)
 			}
 			sch, den, shape = l.Schedule, l.Denoiser, l.Shape
 		} else {
 			if *modelName != "gmm" {
-				return usagef("--model %q: want gmm, or --checkpoint DIR for a trained model", *modelName)
+				return cmdline.Usagef("--model %q: want gmm, or --checkpoint DIR for a trained model", *modelName)
 			}
 			if *gmmPath == "" {
-				return usagef("--gmm is required with --model gmm: a JSON file {\"weights\": [...], \"means\": [[...], ...], \"stds\": [...]}")
+				return cmdline.Usagef("--gmm is required with --model gmm: a JSON file {\"weights\": [...], \"means\": [[...], ...], \"stds\": [...]}")
 			}
 			if sch, err = sched.schedule("schedule"); err != nil {
 				return err
 			}
 			g, err := gmm.Load(*gmmPath)
 			if err != nil {
-				return usagef("--gmm: %v", err)
+				return cmdline.Usagef("--gmm: %v", err)
 			}
 			den, shape = diffusion.ExactDenoiser(g, sch), []int{g.Dim()}
 		}
@@ -155,10 +139,10 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 		if *initPath != "" {
 			rows, err := readPoints(*initPath, dim)
 			if err != nil {
-				return usagef("--init: %v", err)
+				return cmdline.Usagef("--init: %v", err)
 			}
 			if set["n"] && *n != len(rows) {
-				return usagef("--n %d but --init has %d points; drop --n or make them agree", *n, len(rows))
+				return cmdline.Usagef("--n %d but --init has %d points; drop --n or make them agree", *n, len(rows))
 			}
 			N = len(rows)
 			for _, r := range rows {
@@ -166,7 +150,7 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if N < 1 {
-			return usagef("--n %d: want N >= 1", N)
+			return cmdline.Usagef("--n %d: want N >= 1", N)
 		}
 		b, err := backend.New()
 		if err != nil {
@@ -174,7 +158,7 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 		}
 		sm, err := diffusion.NewSampler(b, sch, den, cfg)
 		if err != nil {
-			return usagef("%v", err)
+			return cmdline.Usagef("%v", err)
 		}
 		sm.DType = dt
 		full := append([]int{N}, shape...)

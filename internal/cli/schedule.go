@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/diffusion"
 )
 
@@ -65,15 +66,16 @@ func kindList() string {
 
 func (f *scheduleFlags) schedule(kindFlag string) (*diffusion.Schedule, error) {
 	kind, err := diffusion.ParseScheduleKind(f.kind)
-	if err != nil || kind == diffusion.Custom {
-		return nil, usagef("--%s %q: want one of %s", kindFlag, f.kind, kindList())
+	if err != nil || kind == diffusion.Custom { // flags cannot give a custom schedule's betas
+		return nil, cmdline.Usagef("--%s %q: want one of %s", kindFlag, f.kind, kindList())
 	}
 	if f.T < 1 {
-		return nil, usagef("--T %d: want T >= 1", f.T)
+		// Not Validate's to catch: in a ScheduleConfig, T = 0 means the default.
+		return nil, cmdline.Usagef("--T %d: want T >= 1", f.T)
 	}
 	s, err := diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: kind, T: f.T, BetaStart: f.betaStart, BetaEnd: f.betaE})
 	if err != nil {
-		return nil, usagef("%v", err)
+		return nil, flagError(err, map[string]string{"kind": kindFlag, "T": "T", "beta_start": "beta-start", "beta_end": "beta-end"})
 	}
 	return s, nil
 }
@@ -125,7 +127,7 @@ func runSchedule(args []string, stdout, stderr io.Writer) int {
 			}
 			return tw.Flush()
 		}
-		return usagef("--format %q: want json, csv or table", *format)
+		return cmdline.Usagef("--format %q: want json, csv or table", *format)
 	}(), stderr)
 }
 
@@ -138,19 +140,9 @@ func runTimesteps(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	return finish("timesteps", func() error {
-		sp, err := diffusion.ParseSpacing(*spacing)
+		ts, err := diffusion.Timesteps(diffusion.Spacing(*spacing), *T, *steps)
 		if err != nil {
-			return usagef("--spacing %q: want one of %s", *spacing, spacingList())
-		}
-		if *T < 1 {
-			return usagef("--T %d: want T >= 1", *T)
-		}
-		if *steps < 1 || *steps > *T {
-			return usagef("--steps %d: want 1 <= steps <= T = %d", *steps, *T)
-		}
-		ts, err := diffusion.Timesteps(sp, *T, *steps)
-		if err != nil {
-			return usagef("--spacing %s: %v", sp, err)
+			return flagError(err, map[string]string{"spacing": "spacing", "T": "T", "steps": "steps", "": "spacing"})
 		}
 		return json.NewEncoder(stdout).Encode(ts)
 	}(), stderr)

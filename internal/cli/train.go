@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/pipeline"
 	"github.com/difflab/difflab/pkg/track"
 	"github.com/difflab/difflab/pkg/train"
@@ -32,7 +33,7 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&sets, "set", "override a recipe field, e.g. --set train.steps=200 --set model.unet.basechannels=16 (repeatable)")
 	steps := fs.Int("steps", 0, "override train.steps")
 	ckpt := fs.String("checkpoint-dir", "", "checkpoint folder (default runs/checkpoints/<recipe hash>)")
-	db := fs.String("db", "", "tracker database (default $DIFFLAB_DB, else "+DefaultDB+")")
+	db := fs.String("db", "", cmdline.DBFlagUsage)
 	name := fs.String("name", "", "the tracker run's name (default: the recipe file's name without .toml)")
 	experiment := fs.String("experiment", "train", "the tracker run's experiment")
 	noTrack := fs.Bool("no-track", false, "do not log the run to the tracker")
@@ -43,14 +44,14 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 	}
 	return finish("train", func() error {
 		if *config == "" {
-			return usagef("--config is required: a recipe file (see configs/ for examples)")
+			return cmdline.Usagef("--config is required: a recipe file (see configs/ for examples)")
 		}
 		if *steps != 0 {
 			sets = append(sets, fmt.Sprintf("train.steps=%d", *steps))
 		}
 		r, err := pipeline.LoadRecipe(*config, sets...)
 		if err != nil {
-			return usagef("%v", err)
+			return cmdline.Usagef("%v", err)
 		}
 		if *check {
 			return checkTrain(stdout, *config, r, pipeline.CheckpointDirOf(r, *ckpt))
@@ -64,7 +65,7 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 			o.Progress = nil
 		}
 		if !*noTrack {
-			st, err := track.Open(dbPath(*db))
+			st, err := track.Open(cmdline.DBPath(*db))
 			if err != nil {
 				return err
 			}
@@ -93,7 +94,7 @@ func checkTrain(w io.Writer, path string, r *pipeline.Recipe, ckptDir string) er
 	}
 	desc, params, err := pipeline.DescribeModel(r, ds.Shape)
 	if err != nil {
-		return usagef("%v", err)
+		return cmdline.Usagef("%v", err)
 	}
 	n := len(ds.X) / ds.ExampleSize()
 	t := r.Train

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/models"
 	"github.com/difflab/difflab/pkg/track"
 )
@@ -46,7 +47,7 @@ func TestTrainCheck(t *testing.T) {
 		t.Helper()
 		args := append([]string{"train", "--config", recipe, "--checkpoint-dir", ck, "--check"}, extra...)
 		code, out, errs := run(t, args...)
-		if code != ExitOK {
+		if code != cmdline.ExitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, errs)
 		}
 		if want := fmt.Sprintf(": %d parameters\n", mlp.NumParams()); !strings.Contains(out, want) || !strings.Contains(out, "256 examples of shape [2]") {
@@ -60,7 +61,7 @@ func TestTrainCheck(t *testing.T) {
 	if _, err := os.Stat(ck); !os.IsNotExist(err) {
 		t.Errorf("--check created %s (stat: %v)", ck, err)
 	}
-	if code, _, errs := run(t, "train", "--config", recipe, "--checkpoint-dir", ck, "--no-track", "--quiet"); code != ExitOK {
+	if code, _, errs := run(t, "train", "--config", recipe, "--checkpoint-dir", ck, "--no-track", "--quiet"); code != cmdline.ExitOK {
 		t.Fatalf("train: exit %d: %s", code, errs)
 	}
 	if out := check(); !strings.Contains(out, "at step 2: finished") {
@@ -69,7 +70,7 @@ func TestTrainCheck(t *testing.T) {
 	if out := check("--steps", "5"); !strings.Contains(out, "at step 2: training resumes there") {
 		t.Errorf("--check --steps 5 after 2 steps:\n%s\nwant \"at step 2: training resumes there\"", out)
 	}
-	if code, _, errs := run(t, "train", "--config", recipe, "--check", "--set", "model.kind=unet"); code != ExitUsage || !strings.Contains(errs, "model.kind") {
+	if code, _, errs := run(t, "train", "--config", recipe, "--check", "--set", "model.kind=unet"); code != cmdline.ExitUsage || !strings.Contains(errs, "model.kind") {
 		t.Errorf("--check with model.kind=unet on 2-D data: exit %d, %q; want a usage error naming model.kind", code, errs)
 	}
 }
@@ -82,7 +83,7 @@ func TestTrainRunNames(t *testing.T) {
 	db := filepath.Join(dir, "runs.db")
 	for i, extra := range [][]string{nil, {"--name", "lr sweep a", "--experiment", "sweeps"}} {
 		args := append([]string{"train", "--config", recipe, "--checkpoint-dir", filepath.Join(dir, "ck", string(rune('a'+i))), "--db", db, "--quiet"}, extra...)
-		if code, _, errs := run(t, args...); code != ExitOK {
+		if code, _, errs := run(t, args...); code != cmdline.ExitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, errs)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/track"
 	"github.com/difflab/difflab/pkg/track/nbdisplay"
 )
@@ -76,7 +77,7 @@ func runCompare(c *cli, args []string) error {
 		return err
 	}
 	if len(pos) == 0 {
-		return usagef("missing RUN_IDs (give at least one)")
+		return cmdline.Usagef("missing RUN_IDs (give at least one)")
 	}
 	opts := track.CompareOptions{Goals: map[string]track.Goal{}}
 	for _, k := range strings.Split(*maximize, ",") {
@@ -158,7 +159,7 @@ func runExport(c *cli, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usagef("unexpected argument %q (export takes flags only)", pos[0])
+		return cmdline.Usagef("unexpected argument %q (export takes flags only)", pos[0])
 	}
 	st, err := c.open()
 	if err != nil {
@@ -250,10 +251,10 @@ func runGC(c *cli, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usagef("unexpected argument %q (gc takes flags only)", pos[0])
+		return cmdline.Usagef("unexpected argument %q (gc takes flags only)", pos[0])
 	}
 	if older > 0 && len(statuses) == 0 {
-		return usagef("--older-than needs --delete-status (allowed: finished, failed, killed, crashed)")
+		return cmdline.Usagef("--older-than needs --delete-status (allowed: finished, failed, killed, crashed)")
 	}
 	st, err := c.open()
 	if err != nil {
@@ -286,10 +287,10 @@ func runPlot(c *cli, args []string) error {
 		return err
 	}
 	if *key == "" || *out == "" {
-		return usagef("--metric and --out are required")
+		return cmdline.Usagef("--metric and --out are required")
 	}
 	if len(pos) == 0 {
-		return usagef("missing RUN_IDs (give at least one)")
+		return cmdline.Usagef("missing RUN_IDs (give at least one)")
 	}
 	st, err := c.open()
 	if err != nil {

@@ -1,6 +1,8 @@
 // Package trackcli implements the "difflab track" command: listing,
 // showing, comparing, exporting and cleaning up the runs that pkg/track
-// records. cmd/difflab calls Main; the package has no other API.
+// records. difflab's "track" command (internal/cli) calls Main; the
+// package has no other API. Exit codes, usage errors and the database path are
+// internal/cmdline's, shared with the other commands.
 package trackcli
 
 import (
@@ -15,18 +17,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/track"
-)
-
-// DefaultDB is the database used when neither --db nor $DIFFLAB_DB is set.
-const DefaultDB = "./runs/difflab.db"
-
-// Exit codes of Main.
-const (
-	ExitOK      = 0 // success
-	ExitError   = 1 // runtime error: database, missing run, I/O
-	ExitUsage   = 2 // bad command line: unknown command or flag, bad value
-	envDatabase = "DIFFLAB_DB"
 )
 
 const mainUsage = `usage: difflab track [--db PATH] COMMAND [flags] [args]
@@ -41,7 +33,7 @@ Commands:
   plot      draw a metric of one or more runs against the step (PNG)
   gc        delete artifact files no run references, and optionally old failed runs
 
-The database is --db PATH, else $DIFFLAB_DB, else ./runs/difflab.db.
+The database is --db PATH, else $` + cmdline.DBEnv + `, else ` + cmdline.DefaultDB + `.
 Run "difflab track COMMAND --help" for a command's flags.
 
 Filters (ls, export) compare params, metrics (last value), tags and run fields:
@@ -53,13 +45,6 @@ Run fields: id, name, experiment, status, start_time, end_time, note, host.
 
 Exit status: 0 success, 1 runtime error, 2 bad usage.
 `
-
-// usageError is a bad command line; Main exits with ExitUsage.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 // command is one subcommand.
 type command struct {
@@ -85,32 +70,29 @@ type cli struct {
 }
 
 // Main runs "difflab track" with args (the words after "track") and returns
-// the exit code: ExitOK, ExitError for runtime errors, ExitUsage for a bad
+// the exit code: cmdline.ExitOK, cmdline.ExitFailure for runtime errors, cmdline.ExitUsage for a bad
 // command line. Errors are one line on stderr; --help prints to stdout.
 func Main(args []string, stdout, stderr io.Writer) int {
-	c := &cli{stdout: stdout, stderr: stderr, db: os.Getenv(envDatabase)}
-	if c.db == "" {
-		c.db = DefaultDB
-	}
+	c := &cli{stdout: stdout, stderr: stderr, db: cmdline.DBPath("")}
 	top := flag.NewFlagSet("difflab track", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
-	top.StringVar(&c.db, "db", c.db, "tracking database `path`")
+	top.StringVar(&c.db, "db", c.db, cmdline.DBFlagUsage)
 	if err := top.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, mainUsage)
-			return ExitOK
+			return cmdline.ExitOK
 		}
 		fmt.Fprintf(stderr, "difflab track: %s (see difflab track --help)\n", flagMessage(err))
-		return ExitUsage
+		return cmdline.ExitUsage
 	}
 	rest := top.Args()
 	if len(rest) == 0 {
 		fmt.Fprintf(stderr, "difflab track: missing command (ls, show, compare, export, plot, gc; see difflab track --help)\n")
-		return ExitUsage
+		return cmdline.ExitUsage
 	}
 	if rest[0] == "help" {
 		fmt.Fprint(stdout, mainUsage)
-		return ExitOK
+		return cmdline.ExitOK
 	}
 	for _, cmd := range commands {
 		if cmd.name != rest[0] {
@@ -119,7 +101,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		c.cmd = cmd.name
 		c.fs = flag.NewFlagSet("difflab track "+cmd.name, flag.ContinueOnError)
 		c.fs.SetOutput(io.Discard)
-		c.fs.StringVar(&c.db, "db", c.db, "tracking database `path`; without it, $DIFFLAB_DB or else "+DefaultDB)
+		c.fs.StringVar(&c.db, "db", c.db, cmdline.DBFlagUsage)
 		c.fs.Usage = func() {} // errors are reported by Main in one line
 		usage := func() {
 			fmt.Fprintf(stdout, "usage: difflab track %s %s\n\n%s\n\nFlags:\n", cmd.name, cmd.args, cmd.summary)
@@ -128,23 +110,21 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			c.fs.SetOutput(io.Discard)
 		}
 		err := cmd.run(c, rest[1:])
-		var ue usageError
-		switch {
-		case err == nil:
-			return ExitOK
+		switch code := cmdline.ExitCode(err); {
 		case errors.Is(err, flag.ErrHelp):
 			usage()
-			return ExitOK
-		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "difflab track %s: %s (see difflab track %s --help)\n", cmd.name, oneLine(ue.msg), cmd.name)
-			return ExitUsage
-		default:
+			return cmdline.ExitOK
+		case code == cmdline.ExitUsage:
+			fmt.Fprintf(stderr, "difflab track %s: %s (see difflab track %s --help)\n", cmd.name, oneLine(err.Error()), cmd.name)
+			return code
+		case code != cmdline.ExitOK:
 			fmt.Fprintf(stderr, "difflab track %s: %s\n", cmd.name, oneLine(err.Error()))
-			return ExitError
+			return code
 		}
+		return cmdline.ExitOK
 	}
 	fmt.Fprintf(stderr, "difflab track: unknown command %q (allowed: ls, show, compare, export, plot, gc; see difflab track --help)\n", rest[0])
-	return ExitUsage
+	return cmdline.ExitUsage
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -180,7 +160,7 @@ func (c *cli) parse(args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, usageError{flagMessage(err)}
+			return nil, cmdline.Usagef("%s", flagMessage(err))
 		}
 		args = c.fs.Args()
 		if len(args) == 0 {
@@ -199,7 +179,7 @@ func (c *cli) parse(args []string) ([]string, error) {
 func (c *cli) open() (*track.Store, error) {
 	if _, err := os.Stat(c.db); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no database at %s (set --db or $%s)", c.db, envDatabase)
+			return nil, fmt.Errorf("no database at %s (set --db or $%s)", c.db, cmdline.DBEnv)
 		}
 		return nil, err
 	}
@@ -248,15 +228,15 @@ func (c *cli) queryFlags() *track.Query {
 // runs runs q, reporting filter mistakes as usage errors.
 func runs(st *track.Store, q track.Query) ([]track.RunInfo, error) {
 	if q.Limit < 0 {
-		return nil, usagef("invalid value %d for --limit: want 0 (all) or more", q.Limit)
+		return nil, cmdline.Usagef("invalid value %d for --limit: want 0 (all) or more", q.Limit)
 	}
 	rs, err := st.Runs(q)
 	var fe *track.FilterError
 	if errors.As(err, &fe) {
 		if fe.What == "order-by" {
-			return nil, usagef("invalid --order-by: %v", err)
+			return nil, cmdline.Usagef("invalid --order-by: %v", err)
 		}
-		return nil, usagef("invalid --filter: %v", err)
+		return nil, cmdline.Usagef("invalid --filter: %v", err)
 	}
 	return rs, err
 }
@@ -270,7 +250,7 @@ func runLs(c *cli, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usagef("unexpected argument %q (ls takes flags only)", pos[0])
+		return cmdline.Usagef("unexpected argument %q (ls takes flags only)", pos[0])
 	}
 	var extra []string
 	for _, f := range strings.Split(*columns, ",") {
@@ -278,7 +258,7 @@ func runLs(c *cli, args []string) error {
 			continue
 		}
 		if !strings.HasPrefix(f, "params.") && !strings.HasPrefix(f, "metrics.") && !strings.HasPrefix(f, "tags.") {
-			return usagef("invalid --columns field %q: want params.KEY, metrics.KEY or tags.KEY", f)
+			return cmdline.Usagef("invalid --columns field %q: want params.KEY, metrics.KEY or tags.KEY", f)
 		}
 		extra = append(extra, f)
 	}
@@ -339,11 +319,11 @@ func formatDuration(d time.Duration) string {
 func (c *cli) runArg(pos []string) (string, error) {
 	switch len(pos) {
 	case 0:
-		return "", usagef("missing RUN_ID")
+		return "", cmdline.Usagef("missing RUN_ID")
 	case 1:
 		return pos[0], nil
 	}
-	return "", usagef("want one RUN_ID, got %d arguments", len(pos))
+	return "", cmdline.Usagef("want one RUN_ID, got %d arguments", len(pos))
 }
 
 func runShow(c *cli, args []string) error {

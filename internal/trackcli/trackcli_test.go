@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/track"
 )
 
@@ -62,7 +63,7 @@ func run(t *testing.T, args ...string) (int, string, string) {
 func TestLsTable(t *testing.T) {
 	db, ids := fixture(t)
 	code, out, errOut := run(t, "--db", db, "ls", "--order-by", "metrics.fid")
-	if code != ExitOK {
+	if code != cmdline.ExitOK {
 		t.Fatalf("ls exit %d, stderr %q", code, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -93,7 +94,7 @@ func TestLsTable(t *testing.T) {
 func TestLsJSONAndCSV(t *testing.T) {
 	db, ids := fixture(t)
 	code, out, errOut := run(t, "ls", "--db", db, "--format", "json", "--filter", "params.eta < 1 and status = 'finished'")
-	if code != ExitOK {
+	if code != cmdline.ExitOK {
 		t.Fatalf("ls --format json exit %d: %s", code, errOut)
 	}
 	var got []struct {
@@ -109,7 +110,7 @@ func TestLsJSONAndCSV(t *testing.T) {
 	}
 	t.Setenv("DIFFLAB_DB", db)
 	code, out, _ = run(t, "ls", "--format", "csv", "--order-by", "params.eta")
-	if code != ExitOK {
+	if code != cmdline.ExitOK {
 		t.Fatalf("ls --format csv exit %d", code)
 	}
 	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
@@ -139,8 +140,8 @@ func TestUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		code, out, errOut := run(t, tt.args...)
-		if code != ExitUsage {
-			t.Errorf("Main(%q) = %d, want %d", tt.args, code, ExitUsage)
+		if code != cmdline.ExitUsage {
+			t.Errorf("Main(%q) = %d, want %d", tt.args, code, cmdline.ExitUsage)
 		}
 		if strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tt.want) {
 			t.Errorf("Main(%q) stderr = %q, want one line containing %q", tt.args, errOut, tt.want)
@@ -158,8 +159,8 @@ func TestRuntimeErrors(t *testing.T) {
 		{"--db", filepath.Join(t.TempDir(), "missing.db"), "ls"},
 	} {
 		code, _, errOut := run(t, args...)
-		if code != ExitError || strings.Count(errOut, "\n") != 1 {
-			t.Errorf("Main(%q) = %d, stderr %q; want %d and one line", args, code, errOut, ExitError)
+		if code != cmdline.ExitFailure || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("Main(%q) = %d, stderr %q; want %d and one line", args, code, errOut, cmdline.ExitFailure)
 		}
 	}
 }
@@ -167,7 +168,7 @@ func TestRuntimeErrors(t *testing.T) {
 func TestHelp(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"help"}, {"ls", "--help"}, {"gc", "-h"}} {
 		code, out, errOut := run(t, args...)
-		if code != ExitOK || !strings.Contains(out, "usage: difflab track") || errOut != "" {
+		if code != cmdline.ExitOK || !strings.Contains(out, "usage: difflab track") || errOut != "" {
 			t.Errorf("Main(%q) = %d, stdout %q, stderr %q; want usage on stdout", args, code, out, errOut)
 		}
 	}
@@ -182,7 +183,7 @@ func TestHelp(t *testing.T) {
 func TestShowCompareExportGC(t *testing.T) {
 	db, ids := fixture(t)
 	code, out, errOut := run(t, "--db", db, "show", ids["eta=1"][:6])
-	if code != ExitOK {
+	if code != cmdline.ExitOK {
 		t.Fatalf("show exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{ids["eta=1"], "ddim-sweep", "finished", "eta", "sampler", "go_version", "fid", "grid.png"} {
@@ -198,12 +199,12 @@ func TestShowCompareExportGC(t *testing.T) {
 		} `json:"run"`
 		Artifacts []track.Artifact `json:"artifacts"`
 	}
-	if err := json.Unmarshal([]byte(out), &shown); code != ExitOK || err != nil || shown.Run.ID != ids["eta=1"] || len(shown.Artifacts) != 1 {
+	if err := json.Unmarshal([]byte(out), &shown); code != cmdline.ExitOK || err != nil || shown.Run.ID != ids["eta=1"] || len(shown.Artifacts) != 1 {
 		t.Errorf("show --format json = %d, %v: %+v", code, err, shown)
 	}
 
 	code, out, errOut = run(t, "--db", db, "compare", ids["eta=0"], ids["eta=1"])
-	if code != ExitOK {
+	if code != cmdline.ExitOK {
 		t.Fatalf("compare exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{"params.eta", "metrics.fid (min)", "7.5 *", "common params: steps=10"} {
@@ -218,22 +219,22 @@ func TestShowCompareExportGC(t *testing.T) {
 			BestRun string `json:"best_run"`
 		} `json:"metrics"`
 	}
-	if err := json.Unmarshal([]byte(out), &cmp); code != ExitOK || err != nil || len(cmp.Metrics) != 1 || cmp.Metrics[0].BestRun != ids["eta=0"] {
+	if err := json.Unmarshal([]byte(out), &cmp); code != cmdline.ExitOK || err != nil || len(cmp.Metrics) != 1 || cmp.Metrics[0].BestRun != ids["eta=0"] {
 		// fid is 100 at step 0 in both runs, so the maximum ties; the first run wins.
 		t.Errorf("compare --maximize fid = %d, %v: %+v", code, err, cmp)
 	}
 
 	outFile := filepath.Join(t.TempDir(), "runs.csv")
-	if code, _, errOut := run(t, "--db", db, "export", "--output", outFile, "--experiment", "ddim-sweep"); code != ExitOK {
+	if code, _, errOut := run(t, "--db", db, "export", "--output", outFile, "--experiment", "ddim-sweep"); code != cmdline.ExitOK {
 		t.Fatalf("export exit %d: %s", code, errOut)
 	}
 
 	code, out, errOut = run(t, "--db", db, "gc", "--delete-status", "failed", "--grace", "0s")
-	if code != ExitOK || !strings.Contains(out, "deleted 1 runs and 1 artifact files") {
+	if code != cmdline.ExitOK || !strings.Contains(out, "deleted 1 runs and 1 artifact files") {
 		t.Errorf("gc = %d, %q, %q; want 1 run and 1 file deleted", code, out, errOut)
 	}
-	if code, _, _ := run(t, "--db", db, "show", ids["<b>bad</b>"]); code != ExitError {
-		t.Errorf("show deleted run = %d, want %d", code, ExitError)
+	if code, _, _ := run(t, "--db", db, "show", ids["<b>bad</b>"]); code != cmdline.ExitFailure {
+		t.Errorf("show deleted run = %d, want %d", code, cmdline.ExitFailure)
 	}
 }
 
@@ -255,7 +256,7 @@ func TestPlotWritesPNG(t *testing.T) {
 	st.Close()
 	out := filepath.Join(dir, "loss.png")
 	var so, se bytes.Buffer
-	if code := Main([]string{"--db", db, "plot", "--metric", "train/loss", "--out", out, run.ID()}, &so, &se); code != ExitOK {
+	if code := Main([]string{"--db", db, "plot", "--metric", "train/loss", "--out", out, run.ID()}, &so, &se); code != cmdline.ExitOK {
 		t.Fatalf("plot: exit %d: %s", code, se.String())
 	}
 	f, err := os.Open(out)
@@ -266,7 +267,7 @@ func TestPlotWritesPNG(t *testing.T) {
 	if _, err := png.Decode(f); err != nil {
 		t.Errorf("plot wrote something that is not a PNG: %v", err)
 	}
-	if code := Main([]string{"--db", db, "plot", "--out", out, run.ID()}, &so, &se); code != ExitUsage {
-		t.Errorf("plot without --metric: exit %d, want %d", code, ExitUsage)
+	if code := Main([]string{"--db", db, "plot", "--out", out, run.ID()}, &so, &se); code != cmdline.ExitUsage {
+		t.Errorf("plot without --metric: exit %d, want %d", code, cmdline.ExitUsage)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/difflab/difflab/pkg/diffusion"
 	"github.com/difflab/difflab/pkg/features"
 	"github.com/difflab/difflab/pkg/plot"
+	"github.com/difflab/difflab/pkg/progress"
 	"github.com/difflab/difflab/pkg/track"
 )
 
@@ -61,7 +62,7 @@ func (r *Runner) classifier() (*features.Classifier, error) {
 		cfg.Progress = func(step, steps int, loss float64) {
 			if step == 1 || step%max(1, steps/10) == 0 || step == steps {
 				fmt.Fprintf(r.Progress, "feature classifier for %s (trained once, cached in %s): step %d/%d  loss %.4f  %s\n",
-					r.Config.Data.Name, FeatureCacheDir, step, steps, loss, time.Since(start).Round(time.Second))
+					r.Config.Data.Name, FeatureCacheDir, step, steps, loss, progress.FormatDuration(time.Since(start)))
 			}
 		}
 	}

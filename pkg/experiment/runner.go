@@ -21,6 +21,7 @@ import (
 	"github.com/difflab/difflab/pkg/gmm"
 	"github.com/difflab/difflab/pkg/metrics"
 	"github.com/difflab/difflab/pkg/pipeline"
+	"github.com/difflab/difflab/pkg/progress"
 	"github.com/difflab/difflab/pkg/track"
 	"github.com/gomlx/compute"
 )
@@ -157,9 +158,9 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 			el := time.Since(start)
 			// Time left: the wall time per denoiser call of the cells so far (training
 			// excluded) times the calls of the cells to come.
-			left := time.Duration(float64(cellWall) / costDone * costLeft)
+			left := progress.Left(costDone, costDone+costLeft, cellWall)
 			fmt.Fprintf(r.Progress, "[%d/%d] %-58s %s=%.4g  %.1fs  (elapsed %s, ~%s left)\n", i+1, len(cells), cell.Key(),
-				c.Eval.Primary, cr.Metrics[c.Eval.Primary], cr.Seconds, el.Round(time.Second), left.Round(time.Second))
+				c.Eval.Primary, cr.Metrics[c.Eval.Primary], cr.Seconds, progress.FormatDuration(el), progress.FormatDuration(left))
 		}
 	}
 	if c.Eval.VLBN > 0 {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/difflab/difflab/pkg/train"
 	"github.com/janpfeifer/gonb/gonbui"
 )
 
@@ -126,6 +127,26 @@ func (l *Live) UpdatePNG(fn func(w io.Writer) error) error {
 	}
 	l.Update(ImgHTML(b.Bytes()))
 	return nil
+}
+
+// AttachProgressBar shows the progress of tr's Run in the cell: an HTML progress
+// bar with the line of train.Progress, updated in place at every report. Outside a
+// notebook it does nothing; train.AttachProgressBar shows the same line on a
+// terminal or a log.
+func AttachProgressBar(tr *train.Trainer) {
+	if !InNotebook() {
+		return
+	}
+	id := "difflab_train_" + gonbui.UniqueId()
+	tr.OnProgress(func(p train.Progress) {
+		if p.Done {
+			Flush()
+			return
+		}
+		gonbui.UpdateHTML(id, fmt.Sprintf(
+			`<div style="font-family:monospace"><progress value="%.4f" max="1" style="width:20em"></progress> %s</div>`,
+			p.Fraction(), html.EscapeString(p.String())))
+	})
 }
 
 // Must panics with err when it is not nil: in a notebook cell a panic stops

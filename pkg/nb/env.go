@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/difflab/difflab/internal/cmdline"
 )
 
 // Environment variables read by the package.
@@ -20,7 +22,7 @@ const (
 	// OutEnv overrides the folder notebooks write their outputs to (see OutDir).
 	OutEnv = "DIFFLAB_NB_OUT"
 	// DBEnv overrides the tracker database (see DBPath); the CLI reads it too.
-	DBEnv = "DIFFLAB_DB"
+	DBEnv = cmdline.DBEnv
 )
 
 // Modes of a notebook run.
@@ -189,10 +191,11 @@ func OutDir(name string) string {
 }
 
 // DBPath returns the tracker database: $DIFFLAB_DB, else <root>/runs/difflab.db,
-// the database the difflab CLI uses by default.
+// the database the difflab CLI uses by default (cmdline.DefaultDB) when run at
+// the root.
 func DBPath() string {
 	if v := os.Getenv(DBEnv); v != "" {
 		return v
 	}
-	return Path("runs", "difflab.db")
+	return Path(filepath.FromSlash(cmdline.DefaultDB))
 }

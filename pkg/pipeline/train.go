@@ -34,7 +34,9 @@ type TrainOptions struct {
 	// Experiment and RunName of the tracker run. Default "train" and "DATA MODEL SCHEDULE"
 	// (e.g. "mnist unet linear"); difflab train names its runs after the recipe file.
 	Experiment, RunName string
-	// Progress receives a progress line with loss and steps/s (nil: none).
+	// Progress receives the trainer's progress line (train.AttachProgressBar): on a
+	// terminal redrawn in place, elsewhere a plain line every few seconds (nil: none).
+	// For a notebook's progress bar, call nb.AttachProgressBar in Setup.
 	Progress io.Writer
 	// Backend runs the graphs; nil means backend.New().
 	Backend compute.Backend
@@ -163,7 +165,7 @@ func Train(ctx context.Context, r *Recipe, o TrainOptions) (*TrainResult, error)
 	if err != nil {
 		return nil, err
 	}
-	tr.Progress = o.Progress
+	train.AttachProgressBar(tr, o.Progress)
 	if err := tr.SetMetadata(metadataKey, r); err != nil {
 		return nil, err
 	}

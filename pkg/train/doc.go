@@ -3,7 +3,7 @@
 //
 //	tr, err := train.New(backend, sched, den, cfg, src, []int{28, 28, 1})
 //	if err := tr.Resume(""); err != nil && !errors.Is(err, train.ErrNoCheckpoint) { ... }
-//	tr.Progress = os.Stderr
+//	train.AttachProgressBar(tr, os.Stderr) // or nb.AttachProgressBar(tr) in a notebook
 //	err = tr.Run(ctx, run)            // run: a *track.Run, or nil
 //	emaDen, err := tr.EMADenoiser()   // sample with the EMA weights
 //

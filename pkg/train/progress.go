@@ -2,112 +2,112 @@ package train
 
 import (
 	"fmt"
-	"html"
 	"io"
 	"time"
 
-	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/difflab/difflab/pkg/progress"
 )
 
-// progress is the one-line display of Run,
+// Progress is what Run reports to the functions given to OnProgress: after an
+// update at most every progress.DefaultEvery (and after the last update), and once
+// more, with Done set, when Run returns.
+type Progress struct {
+	Step, Steps int     // updates done (the current step) and Config.Steps
+	Loss        float64 // the loss of update Step
+	// Rate is in updates per second, measured between reports and smoothed
+	// (progress.Meter); the interval up to the first report, which holds the graph
+	// compilation, is left out. 0 until measured.
+	Rate    float64
+	Elapsed time.Duration // since Run started, compilation included
+	Left    time.Duration // the remaining updates at Rate; 0 when unknown or done
+	// Done marks the last report, sent when Run returns, whether training finished
+	// or stopped: it repeats the report before it.
+	Done bool
+}
+
+// String is the progress line that the progress bars show:
 //
 //	step 1200/10000 (12.0%)  loss 0.0312  85.3 steps/s  elapsed 14s  left 1m43s
 //	step 173/2400 (7.2%)  loss 0.2622  2.61 s/step  elapsed 7m32s  left 1h36m50s
-//
-// written with a leading carriage return to w, and, under GoNB, the same line as an
-// HTML block updated in place. Refreshes are limited to one per refreshEvery. The
-// rate is measured between refreshes and smoothed exponentially (as tqdm does), and
-// the time left is the remaining steps at that rate. The interval up to the first
-// refresh, which holds the graph compilation, is left out of the rate (unless the
-// run ends before a second refresh) but counted in the elapsed time.
-type progress struct {
-	w        io.Writer
-	notebook bool
-	htmlID   string
-	total    int
-
-	start     time.Time
-	startStep int
-	lastTime  time.Time
-	lastStep  int
-	rate      float64 // smoothed steps per second; 0 until measured
-	measured  bool    // whether lastTime is past the first refresh (which holds the compilation)
-	line      string
+func (p Progress) String() string {
+	s := fmt.Sprintf("step %d/%d (%.1f%%)  loss %.4g  %s  elapsed %s", p.Step, p.Steps, 100*p.Fraction(), p.Loss,
+		progress.FormatRate(p.Rate), progress.FormatDuration(p.Elapsed))
+	if p.Left > 0 {
+		s += "  left " + progress.FormatDuration(p.Left)
+	}
+	return s
 }
 
-// rateSmoothing is the weight of the newest measurement in the smoothed rate.
-const rateSmoothing = 0.3
+// Fraction is Step / Steps, in [0, 1].
+func (p Progress) Fraction() float64 { return float64(p.Step) / float64(p.Steps) }
 
-const refreshEvery = 250 * time.Millisecond
+// OnProgress registers fn to receive Run's progress reports (see Progress), for a
+// progress display: AttachProgressBar here, nb.AttachProgressBar in a notebook.
+func (tr *Trainer) OnProgress(fn func(Progress)) { tr.progressFns = append(tr.progressFns, fn) }
 
-// newProgress starts a display for a run from update start to total.
-func newProgress(w io.Writer, start, total int) *progress {
-	now := time.Now()
-	p := &progress{w: w, total: total, notebook: gonbui.IsNotebook, start: now, startStep: start, lastTime: now, lastStep: start}
-	if p.notebook {
-		p.htmlID = "difflab_train_" + gonbui.UniqueId()
+// AttachProgressBar shows Run's progress on w as the line of Progress.String: on
+// a terminal redrawn in place at every report, on any other output (a log file, a
+// pipe) a plain line every progress.PlainEvery and the last one (see
+// progress.Line). It does nothing when w is nil.
+func AttachProgressBar(tr *Trainer, w io.Writer) {
+	if w != nil {
+		tr.OnProgress(progressBar(w))
 	}
-	return p
 }
 
-func (p *progress) enabled() bool { return p.w != nil || p.notebook }
-
-func (p *progress) update(step int, loss float64) {
-	if !p.enabled() {
-		return
-	}
-	now := time.Now()
-	dt := now.Sub(p.lastTime)
-	if dt < refreshEvery && step != p.total {
-		return
-	}
-	if p.measured && dt > 0 && step > p.lastStep {
-		r := float64(step-p.lastStep) / dt.Seconds()
-		if p.rate == 0 {
-			p.rate = r
-		} else {
-			p.rate = rateSmoothing*r + (1-rateSmoothing)*p.rate
+func progressBar(w io.Writer) func(Progress) {
+	line := progress.NewLine(w)
+	return func(p Progress) {
+		if p.Done {
+			line.Close()
+			return
 		}
-	}
-	if p.rate == 0 && step == p.total && step > p.startStep {
-		p.rate = float64(step-p.startStep) / now.Sub(p.start).Seconds() // a short run: its average, compilation included
-	}
-	p.lastStep, p.lastTime, p.measured = step, now, true
-	p.line = fmt.Sprintf("step %d/%d (%.1f%%)  loss %.4g  %s  elapsed %s", step, p.total, 100*float64(step)/float64(p.total), loss,
-		formatRate(p.rate), formatDuration(now.Sub(p.start)))
-	if p.rate > 0 && step < p.total {
-		p.line += "  left " + formatDuration(time.Duration(float64(p.total-step)/p.rate*float64(time.Second)))
-	}
-	if p.w != nil {
-		fmt.Fprintf(p.w, "\r%s\x1b[K", p.line)
-	}
-	if p.notebook {
-		frac := float64(step) / float64(p.total)
-		gonbui.UpdateHTML(p.htmlID, fmt.Sprintf(
-			`<div style="font-family:monospace"><progress value="%.4f" max="1" style="width:20em"></progress> %s</div>`,
-			frac, html.EscapeString(p.line)))
+		// The line's clock is the run's own (the zero time plus Elapsed), so that
+		// plain lines follow the reports' times.
+		line.Show(p.String(), time.Time{}.Add(p.Elapsed))
 	}
 }
 
-func (p *progress) finish() {
-	if p.w != nil && p.line != "" {
-		fmt.Fprintln(p.w)
-	}
+// progressReporter measures Run's rate and sends the reports.
+type progressReporter struct {
+	fns   []func(Progress)
+	meter *progress.Meter
+	last  Progress
+	sent  bool
 }
 
-// formatRate writes a rate of r steps per second as steps/s when it is at least one
-// a second and as s/step below, so that slow trainings keep their precision.
-func formatRate(r float64) string {
-	switch {
-	case r <= 0:
-		return "- steps/s"
-	case r >= 1:
-		return fmt.Sprintf("%.1f steps/s", r)
+// newProgressReporter starts measuring at now a run from update step of steps; it
+// returns nil when no one listens.
+func newProgressReporter(fns []func(Progress), step, steps int, now time.Time) *progressReporter {
+	if len(fns) == 0 {
+		return nil
 	}
-	return fmt.Sprintf("%.2f s/step", 1/r)
+	return &progressReporter{fns: fns, meter: progress.NewMeter(step, steps, now)}
 }
 
-// formatDuration writes d rounded to the second: 45s, 7m32s, 1h36m50s.
-func formatDuration(d time.Duration) string {
-	return d.Round(time.Second).String()
+// update reports update step with its loss, when the meter refreshes.
+func (r *progressReporter) update(step int, loss float64, now time.Time) {
+	if r == nil || !r.meter.Update(step, now) {
+		return
+	}
+	m := r.meter
+	r.last = Progress{Step: step, Steps: m.Total(), Loss: loss, Rate: m.Rate(), Elapsed: m.Elapsed(), Left: m.Left()}
+	r.sent = true
+	r.send(r.last)
+}
+
+// done sends the last report again with Done set, if any was sent.
+func (r *progressReporter) done() {
+	if r == nil || !r.sent {
+		return
+	}
+	p := r.last
+	p.Done = true
+	r.send(p)
+}
+
+func (r *progressReporter) send(p Progress) {
+	for _, fn := range r.fns {
+		fn(p)
+	}
 }

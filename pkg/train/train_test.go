@@ -537,30 +537,44 @@ func (l *memLogger) LogMetric(k string, _ int64, v float64) error {
 }
 func (l *memLogger) LogArtifact(string, io.Reader) error { return nil }
 
+// fakeTerminal is a buffer that progress.IsTerminal takes for a terminal.
+type fakeTerminal struct{ bytes.Buffer }
+
+func (*fakeTerminal) IsTerminal() bool { return true }
+
 // TestProgressLine: the rate leaves out the first interval (the compilation), reads
 // in s/step below one step a second, and the time left is the remaining steps at
-// that rate.
+// that rate; a terminal gets each report redrawn in place, a log the last line.
 func TestProgressLine(t *testing.T) {
-	var buf bytes.Buffer
-	p := newProgress(&buf, 0, 10)
-	p.start = p.start.Add(-20 * time.Second)
-	p.lastTime = p.lastTime.Add(-30 * time.Second) // a slow first step: not a rate
-	p.update(2, 0.5)
-	if !strings.Contains(p.line, "step 2/10 (20.0%)  loss 0.5  - steps/s  elapsed 20s") || strings.Contains(p.line, "left") {
-		t.Errorf("first line %q, want no rate and no time left yet", p.line)
+	var term fakeTerminal
+	var log bytes.Buffer
+	var reports []Progress
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := newProgressReporter([]func(Progress){progressBar(&term), progressBar(&log), func(p Progress) { reports = append(reports, p) }}, 0, 10, t0)
+	last := func() string { return reports[len(reports)-1].String() }
+	p.update(2, 0.5, t0.Add(20*time.Second)) // a slow first step: not a rate
+	if got := last(); !strings.Contains(got, "step 2/10 (20.0%)  loss 0.5  - steps/s  elapsed 20s") || strings.Contains(got, "left") {
+		t.Errorf("first line %q, want no rate and no time left yet", got)
 	}
-	p.lastTime = p.lastTime.Add(-4 * time.Second) // 2 steps in 4 s
-	p.update(4, 0.25)
-	if want := "step 4/10 (40.0%)  loss 0.25  2.00 s/step  elapsed 20s  left 12s"; p.line != want {
-		t.Errorf("line %q, want %q", p.line, want)
+	p.update(3, 0.4, t0.Add(20*time.Second+100*time.Millisecond)) // within progress.DefaultEvery: no report
+	p.update(4, 0.25, t0.Add(24*time.Second))                     // 2 steps in 4 s
+	if want := "step 4/10 (40.0%)  loss 0.25  2.00 s/step  elapsed 24s  left 12s"; last() != want {
+		t.Errorf("line %q, want %q", last(), want)
 	}
-	p.lastTime = p.lastTime.Add(-3 * time.Second) // 6 steps in 3 s: smoothed 0.3*2 + 0.7*0.5 = 0.95 steps/s
-	p.update(10, 0.1)
-	if want := "step 10/10 (100.0%)  loss 0.1  1.05 s/step  elapsed 20s"; p.line != want {
-		t.Errorf("last line %q, want %q", p.line, want)
+	p.update(10, 0.1, t0.Add(27*time.Second)) // 6 steps in 3 s: smoothed 0.3*2 + 0.7*0.5 = 0.95 steps/s
+	final := "step 10/10 (100.0%)  loss 0.1  1.05 s/step  elapsed 27s"
+	if last() != final {
+		t.Errorf("last line %q, want %q", last(), final)
 	}
-	if got := buf.String(); strings.Count(got, "\r") != 3 {
-		t.Errorf("wrote %q, want 3 carriage-return refreshes", got)
+	p.done()
+	if len(reports) != 4 || !reports[3].Done || reports[3].String() != final {
+		t.Errorf("reports %+v, want 3 and the last again with Done", reports)
+	}
+	if got := term.String(); strings.Count(got, "\r") != 3 || !strings.HasSuffix(got, final+"\x1b[K\n") {
+		t.Errorf("terminal got %q, want 3 carriage-return refreshes and a newline", got)
+	}
+	if got := log.String(); got != final+"\n" {
+		t.Errorf("log got %q, want the last line, plain", got)
 	}
 }
 
@@ -568,13 +582,20 @@ func TestProgressAndSourceOf(t *testing.T) {
 	cfg := smallConfig()
 	cfg.Steps = 3
 	tr, _ := newTestTrainer(t, cfg, diffusion.PredictEps, 8)
-	var buf bytes.Buffer
-	tr.Progress = &buf
+	var buf fakeTerminal
+	var log bytes.Buffer
+	AttachProgressBar(tr, &buf)
+	AttachProgressBar(tr, &log)
+	AttachProgressBar(tr, nil)
 	if err := tr.Run(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := buf.String(); !strings.HasPrefix(got, "\rstep 3/3 (100.0%)  loss ") || !(strings.Contains(got, " steps/s") || strings.Contains(got, " s/step")) || strings.Contains(got, "- steps/s") || !strings.HasSuffix(got, "\n") {
 		t.Errorf("progress output %q, want a final line \\rstep 3/3 (100.0%%)  loss ... with a rate", got)
+	}
+	lines := strings.Split(strings.TrimSuffix(log.String(), "\n"), "\n")
+	if got := lines[len(lines)-1]; !strings.HasPrefix(got, "step 3/3 (100.0%)  loss ") || strings.ContainsAny(log.String(), "\r\x1b") {
+		t.Errorf("log output %q, want plain lines ending with step 3/3 (100.0%%)  loss ...", log.String())
 	}
 
 	type st struct{ N int }

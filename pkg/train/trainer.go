@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/difflab/difflab/pkg/diffusion"
 	"github.com/gomlx/compute"
@@ -127,14 +128,8 @@ type Trainer struct {
 
 	hooks       []hookEntry
 	sampleHooks []Hook
+	progressFns []func(Progress)
 	logger      Logger // the Logger given to the current Run
-
-	// Progress, when not nil, receives a one-line progress display of Run (step,
-	// loss, steps/s) refreshed in place with a carriage return at most 4 times a
-	// second and after the last update. Under GoNB (gonbui.IsNotebook) an HTML
-	// progress bar in the cell is updated as well, whether or not Progress is set.
-	// Default nil.
-	Progress io.Writer
 }
 
 type hookEntry struct {
@@ -420,8 +415,8 @@ func (tr *Trainer) Run(ctx context.Context, logger Logger) error {
 		logf(logger.LogParam("train/prediction", string(tr.den.Prediction)))
 		logf(logger.LogParam("train/num_parameters", tr.NumParameters()))
 	}
-	prog := newProgress(tr.Progress, tr.step, tr.cfg.Steps)
-	defer prog.finish()
+	prog := newProgressReporter(tr.progressFns, tr.step, tr.cfg.Steps, time.Now())
+	defer prog.done()
 	var winSum float64
 	var winN int
 	for tr.step < tr.cfg.Steps {
@@ -438,7 +433,7 @@ func (tr *Trainer) Run(ctx context.Context, logger Logger) error {
 		k := tr.step
 		winSum += tr.loss
 		winN++
-		prog.update(k, tr.loss)
+		prog.update(k, tr.loss, time.Now())
 		if tr.cfg.LogEvery > 0 && k%tr.cfg.LogEvery == 0 {
 			if logger != nil {
 				logf(logger.LogMetric("train/loss", int64(k), winSum/float64(winN)))
