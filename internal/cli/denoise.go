@@ -94,7 +94,7 @@ func runDenoise(args []string, stdout, stderr io.Writer) int {
 // denoiseExamples returns n examples of the recipe's data: test images chosen by a
 // seeded permutation, or n fresh draws of a synthetic dataset with the given seed.
 func denoiseExamples(r *pipeline.Recipe, n int, seed uint64) ([]float64, error) {
-	if !pipeline.IsImage(r.Data.Name) {
+	if !data.IsImage(r.Data.Name) {
 		ds, err := data.Load(r.Data.Name, data.Options{N: n, Seed: seed, GMMPath: r.Data.GMM})
 		if err != nil {
 			return nil, err

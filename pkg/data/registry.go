@@ -93,6 +93,14 @@ var registry = map[string]entry{
 	}},
 }
 
+// IsImage reports whether name is an image dataset (images of one shape, loaded
+// from files, with no sampler of fresh points) rather than a low-dimensional one
+// (generated, with a sampler: see NewSampler). Unknown names are not images.
+func IsImage(name string) bool {
+	e, ok := registry[name]
+	return ok && e.sampler == nil
+}
+
 // Names lists the dataset names Load accepts, sorted.
 func Names() []string {
 	names := make([]string, 0, len(registry))

@@ -114,3 +114,14 @@ func TestLoadImagesFromDataDir(t *testing.T) {
 		t.Errorf(`Load("cifar10", test) = %v, %v, want 2 images`, d, err)
 	}
 }
+
+func TestIsImage(t *testing.T) {
+	for name, want := range map[string]bool{
+		"mnist": true, "fashion-mnist": true, "cifar10": true,
+		"gmm": false, "moons": false, "swissroll": false, "8gaussians": false, "imagenet": false, "": false,
+	} {
+		if got := IsImage(name); got != want {
+			t.Errorf("IsImage(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

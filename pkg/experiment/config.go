@@ -297,7 +297,7 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-func (c *Config) isImage() bool { return pipeline.IsImage(c.Data.Name) }
+func (c *Config) isImage() bool { return data.IsImage(c.Data.Name) }
 
 // Validate checks every field; the error names the field, the bad value and what
 // is allowed.

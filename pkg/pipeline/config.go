@@ -78,15 +78,6 @@ type PreviewConfig struct {
 	Seed uint64 `toml:"seed" json:"seed"`
 }
 
-// IsImage reports whether the dataset is one of images.
-func IsImage(name string) bool {
-	switch name {
-	case "mnist", "fashion-mnist", "cifar10":
-		return true
-	}
-	return false
-}
-
 // DefaultRecipe returns the defaults of a recipe for the named dataset; every
 // default of Recipe is set here.
 func DefaultRecipe(dataset string) Recipe {
@@ -97,7 +88,7 @@ func DefaultRecipe(dataset string) Recipe {
 		Train:    train.DefaultConfig(),
 		Preview:  PreviewConfig{N: 1000, Steps: 50},
 	}
-	if IsImage(dataset) {
+	if data.IsImage(dataset) {
 		r.Model.Kind = ModelUNet
 		r.Preview.N = 64
 	}
@@ -203,14 +194,14 @@ func (r *Recipe) Validate() error {
 	}
 	switch r.Model.Kind {
 	case ModelMLP:
-		if IsImage(r.Data.Name) {
+		if data.IsImage(r.Data.Name) {
 			return fmt.Errorf("recipe: field model.kind = \"mlp\" is for low-dimensional data; use \"unet\" for %s", r.Data.Name)
 		}
 		if err := r.Model.MLP.Validate(); err != nil {
 			return fmt.Errorf("recipe: model.mlp: %w", err)
 		}
 	case ModelUNet:
-		if !IsImage(r.Data.Name) {
+		if !data.IsImage(r.Data.Name) {
 			return fmt.Errorf("recipe: field model.kind = \"unet\" is for images; use \"mlp\" for %s", r.Data.Name)
 		}
 		if err := r.Model.UNet.Validate(); err != nil {

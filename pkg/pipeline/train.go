@@ -234,7 +234,7 @@ func previewPNG(b compute.Backend, s *diffusion.Schedule, tr *train.Trainer, r *
 		return nil, err
 	}
 	clip := 0.0
-	if IsImage(r.Data.Name) {
+	if data.IsImage(r.Data.Name) {
 		clip = 1
 	}
 	sm, err := diffusion.NewSampler(b, s, den, diffusion.SamplerConfig{Kind: diffusion.DDIM, Steps: r.Preview.Steps, ClipX0: clip})
