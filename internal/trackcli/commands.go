@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/difflab/difflab/internal/cmdline"
+	"github.com/difflab/difflab/pkg/experiment"
 	"github.com/difflab/difflab/pkg/track"
 	"github.com/difflab/difflab/pkg/track/nbdisplay"
 )
@@ -71,7 +72,8 @@ func fmtExact(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 func runCompare(c *cli, args []string) error {
 	format := c.formatFlag("table", "table", "json", "csv")
-	maximize := c.fs.String("maximize", "", "comma-separated metric `keys` where higher is better (default: lower is better for all)")
+	maximize := c.fs.String("maximize", "", "comma-separated metric `keys` where higher is better (default: difflab's metrics where it is, such as loglik, precision and recall; lower for the rest)")
+	minimize := c.fs.String("minimize", "", "comma-separated metric `keys` where lower is better, overriding the defaults")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -79,10 +81,15 @@ func runCompare(c *cli, args []string) error {
 	if len(pos) == 0 {
 		return cmdline.Usagef("missing RUN_IDs (give at least one)")
 	}
-	opts := track.CompareOptions{Goals: map[string]track.Goal{}}
-	for _, k := range strings.Split(*maximize, ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			opts.Goals[strings.TrimPrefix(k, "metrics.")] = track.Maximize
+	opts := track.CompareOptions{Goals: experiment.Goals()}
+	for _, f := range []struct {
+		keys string
+		goal track.Goal
+	}{{*maximize, track.Maximize}, {*minimize, track.Minimize}} {
+		for _, k := range strings.Split(f.keys, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				opts.Goals[strings.TrimPrefix(k, "metrics.")] = f.goal
+			}
 		}
 	}
 	st, err := c.open()

@@ -271,3 +271,52 @@ func TestPlotWritesPNG(t *testing.T) {
 		t.Errorf("plot without --metric: exit %d, want %d", code, cmdline.ExitUsage)
 	}
 }
+
+// TestCompareGoals: difflab's metrics where higher is better (loglik) are
+// compared as such by default; --minimize and --maximize override.
+func TestCompareGoals(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "difflab.db")
+	st, err := track.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, ll := range []float64{-2, -1} {
+		run, err := st.StartRun(track.RunOptions{Experiment: "e", NoGit: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run.LogMetric("loglik", 0, ll)
+		run.LogMetric("swd", 0, -ll)
+		if err := run.End(nil); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, run.ID())
+	}
+	st.Close()
+	best := func(args ...string) map[string]string {
+		t.Helper()
+		code, out, errOut := run(t, append([]string{"--db", db, "compare", "--format", "json"}, append(args, ids...)...)...)
+		var cmp struct {
+			Metrics []struct {
+				Key     string `json:"key"`
+				BestRun string `json:"best_run"`
+			} `json:"metrics"`
+		}
+		if err := json.Unmarshal([]byte(out), &cmp); code != cmdline.ExitOK || err != nil {
+			t.Fatalf("compare %q = %d, %v: %s", args, code, err, errOut)
+		}
+		m := map[string]string{}
+		for _, x := range cmp.Metrics {
+			m[x.Key] = x.BestRun
+		}
+		return m
+	}
+	// loglik -1 (the second run) is better; swd 1 (the second run) is lower.
+	if got := best(); got["loglik"] != ids[1] || got["swd"] != ids[1] {
+		t.Errorf("compare: best runs %v, want the second run (%s) for both", got, ids[1])
+	}
+	if got := best("--minimize", "loglik", "--maximize", "swd"); got["loglik"] != ids[0] || got["swd"] != ids[0] {
+		t.Errorf("compare --minimize loglik --maximize swd: best runs %v, want the first run (%s) for both", got, ids[0])
+	}
+}
