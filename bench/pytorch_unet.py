@@ -150,7 +150,7 @@ def median_time(fn, reps, device):
 
 
 def ddim_sample(net, n, steps, eta, gen):
-    """DDIM (Song et al. 2021, eq. 12) with S = steps evenly spaced timesteps of the linear
+    """DDIM (Song et al. 2021, eq. (12)) with S = steps evenly spaced timesteps of the linear
     schedule (beta 1e-4 .. 0.02, T = 1000), x_0 clipped to [-1, 1] as difflab's samplers."""
     T = 1000
     betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)

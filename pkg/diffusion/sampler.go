@@ -134,7 +134,7 @@ func (c SamplerConfig) Validate(T int) error {
 //	X0 = sqrt(a_prev),  Eps = sqrt(1 - a_prev - Sigma^2),  Xt = 0
 //
 // DDPM on the (re)spaced process, with beta' = 1 - a_t/a_prev (beta_t when prev = t-1),
-// the posterior mean of Ho et al. eq. (7) and the variance of Variance:
+// the posterior mean of Ho et al. 2020, eq. (7) and the variance of Variance:
 //
 //	X0 = sqrt(a_prev) beta' / (1 - a_t),  Xt = sqrt(1 - beta') (1 - a_prev) / (1 - a_t),  Eps = 0
 //	Sigma^2 = beta' (fixed-large) or beta' (1 - a_prev)/(1 - a_t) (fixed-small)

@@ -151,7 +151,7 @@ type EvalConfig struct {
 	// mode metrics.Reconstructions. Default: all that apply.
 	Metrics []string `toml:"metrics" json:"metrics"`
 	// VLBN, for image data and trained models, is the number of test images on which
-	// the variational bound on the negative log-likelihood (bits/dim, Ho et al. eq. 5)
+	// the variational bound on the negative log-likelihood (bits/dim, Ho et al. 2020, eq. (5))
 	// is computed, once per schedule; it costs T forward passes. 0 skips it.
 	VLBN int `toml:"vlb_n" json:"vlb_n,omitempty"`
 	// Primary is the metric of the report's headline tables and plots. Default: the first of Metrics.

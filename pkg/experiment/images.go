@@ -216,7 +216,7 @@ func (r *Runner) imageMosaic(res *Results, sched diffusion.ScheduleKind, spacing
 }
 
 // vlb computes the bound on the negative log-likelihood in bits/dim of the
-// schedule's denoiser on eval.vlb_n test images (Ho et al. 2020, eq. 5).
+// schedule's denoiser on eval.vlb_n test images (Ho et al. 2020, eq. (5)).
 func (r *Runner) vlb(s *diffusion.Schedule, den diffusion.Denoiser, seed uint64) (*diffusion.VLBResult, error) {
 	n := r.Config.Eval.VLBN
 	real, shape, err := r.realImages(seed, streamVLB, n)

@@ -8,7 +8,7 @@ import (
 // DefaultConfidence is the threshold of Confident when it is given 0.
 const DefaultConfidence = 0.9
 
-// ClassifierScore is the Inception Score of Salimans et al. (2016, eq. 1) computed
+// ClassifierScore is the Inception Score of Salimans et al. (2016, eq. (1)) computed
 // with any classifier's class probabilities p(y|x_i), one row per sample:
 //
 //	IS = exp( 1/n sum_i KL( p(y|x_i) || p(y) ) ),  p(y) = 1/n sum_i p(y|x_i)

@@ -40,7 +40,7 @@ func (c MMDConfig) Validate() error {
 //
 //	k(x, y) = exp(-|x - y|^2 / (2 h^2)),
 //
-// estimated without bias (Gretton et al. 2012, eq. 3):
+// estimated without bias (Gretton et al. 2012, eq. (3)):
 //
 //	MMD^2_u = 1/(n(n-1)) sum_{i != j} k(x_i, x_j) + 1/(m(m-1)) sum_{i != j} k(y_i, y_j)
 //	        - 2/(n m) sum_{i, j} k(x_i, y_j)

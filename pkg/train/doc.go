@@ -10,8 +10,8 @@
 // Each update (see Trainer for why it is one hand-written GoMLX graph):
 //
 //	t_b ~ U{0..T-1}, eps ~ N(0, I)                      (Go-side PCG, checkpointed)
-//	x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps       (Ho et al. 2020, eq. 4)
-//	L   = mean_b w_t ||target - f(x_t, t)||^2 / D       (eq. 14; w = MinSNRWeights)
+//	x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps       (Ho et al. 2020, eq. (4))
+//	L   = mean_b w_t ||target - f(x_t, t)||^2 / D       (eq. (14); w = MinSNRWeights)
 //	g   = clip_by_global_norm(grad L, GradClip)
 //	w   = AdamW(w, g, lr_k)                            (Loshchilov & Hutter 2019)
 //	ema = d_k ema + (1 - d_k) w                         (Config.EMADecayAt)

@@ -10,7 +10,7 @@ import (
 
 // MinSNRWeights returns the per-timestep loss weights of min-SNR-gamma (Hang et al.
 // 2023, "Efficient Diffusion Training via Min-SNR Weighting Strategy", arXiv
-// 2303.09556, eq. 8 and section 3.4), for a model of prediction type p:
+// 2303.09556, eq. (8) and section 3.4), for a model of prediction type p:
 //
 //	epsilon:  w_t = min(SNR_t, gamma) / SNR_t
 //	x0:       w_t = min(SNR_t, gamma)
@@ -40,7 +40,7 @@ func MinSNRWeights(s *diffusion.Schedule, p diffusion.Prediction, gamma float64)
 	return w
 }
 
-// lossGraph is the training loss for a batch (Ho et al. 2020, eq. 14, "L_simple",
+// lossGraph is the training loss for a batch (Ho et al. 2020, eq. (14), "L_simple",
 // generalised to the three prediction types and optionally weighted):
 //
 //	x_t  = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps          (diffusion.QSample)
