@@ -50,21 +50,29 @@ func (g gaussVLB) total() float64 {
 	return s
 }
 
-func gaussVLBExpected(betas []float64, mu, s float64, variance Variance) gaussVLB {
-	T := len(betas)
-	abar := make([]float64, T)
+// referenceTables recomputes, independently of Schedule, abar_t = prod_{s<=t}
+// (1 - beta_s), abar_{t-1} (1 at t = 0) and the posterior variance
+// beta-tilde_t = beta_t (1 - abar_{t-1}) / (1 - abar_t) (Ho et al. 2020, eq. (7)).
+func referenceTables(betas []float64) (abar []float64, prev, btilde func(int) float64) {
+	abar = make([]float64, len(betas))
 	p := 1.0
 	for t, b := range betas {
 		p *= 1 - b
 		abar[t] = p
 	}
-	prev := func(t int) float64 {
+	prev = func(t int) float64 {
 		if t == 0 {
 			return 1
 		}
 		return abar[t-1]
 	}
-	btilde := func(t int) float64 { return betas[t] * (1 - prev(t)) / (1 - abar[t]) }
+	btilde = func(t int) float64 { return betas[t] * (1 - prev(t)) / (1 - abar[t]) }
+	return abar, prev, btilde
+}
+
+func gaussVLBExpected(betas []float64, mu, s float64, variance Variance) gaussVLB {
+	T := len(betas)
+	abar, prev, btilde := referenceTables(betas)
 	s2 := s * s
 	v := func(t int) float64 { return s2 * (1 - abar[t]) / (abar[t]*s2 + 1 - abar[t]) }
 	g := gaussVLB{terms: make([]float64, T), q: make([]float64, T)}
@@ -435,19 +443,7 @@ func TestVLBMatchesReference(t *testing.T) {
 			t.Fatalf("%d noise draws, want one per step (%d)", len(noise.draws), T)
 		}
 		betas := s.Config.Betas
-		abar := make([]float64, T)
-		p := 1.0
-		for i, beta := range betas {
-			p *= 1 - beta
-			abar[i] = p
-		}
-		prev := func(t int) float64 {
-			if t == 0 {
-				return 1
-			}
-			return abar[t-1]
-		}
-		btilde := func(t int) float64 { return betas[t] * (1 - prev(t)) / (1 - abar[t]) }
+		abar, prev, btilde := referenceTables(betas)
 		want := make([]float64, T)
 		var wantCont, wantPrior float64
 		for ts := range T {

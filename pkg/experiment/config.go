@@ -100,9 +100,6 @@ const (
 	ModelCheckpoint ModelKind = "checkpoint"
 )
 
-// ModelKinds lists every model kind.
-var ModelKinds = []ModelKind{ModelOracle, ModelTrain, ModelCheckpoint}
-
 // ModelConfig says where the denoiser comes from.
 type ModelConfig struct {
 	// Kind of model. Required.

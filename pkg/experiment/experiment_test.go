@@ -202,25 +202,12 @@ n = 0`, filepath.Join(dir, "gmm.json"), steps))
 			t.Fatal(err)
 		}
 	}
-	config := `
-name = "ck"
-seeds = [1]
-schedules = ["linear"]
-T = 100
-[data]
-name = "gmm"
-gmm = "gmm.json"
-[model]
-kind = "checkpoint"
-checkpoint = "ck"
-[grid]
-samplers = ["ddim"]
-etas = [0.0]
-steps = [5]
-[eval]
-n = 200
-metrics = ["energy"]
-`
+	config := strings.NewReplacer(
+		`name = "small"`, `name = "ck"`, "seeds = [1, 2]", "seeds = [1]",
+		`kind = "oracle"`, "kind = \"checkpoint\"\ncheckpoint = \"ck\"",
+		"etas = [0.0, 1.0]", "samplers = [\"ddim\"]\netas = [0.0]", "steps = [5, 100]", "steps = [5]",
+		"n = 300", "n = 200\nmetrics = [\"energy\"]",
+	).Replace(smallConfig)
 	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -42,33 +42,25 @@ func TestEpsAtMatchesScore(t *testing.T) {
 	}
 }
 
-// TestEpsAtGaussian: for one component N(mu, s^2 I), E[eps | x_t] is linear,
-// sqrt(1 - abar) (x_t - sqrt(abar) mu) / (abar s^2 + 1 - abar).
-func TestEpsAtGaussian(t *testing.T) {
+// TestGaussianPosterior: for one component N(mu, s^2 I), E[eps | x_t] and
+// E[x_0 | x_t] are linear in x_t, with v = abar s^2 + 1 - abar:
+//
+//	eps* = sqrt(1 - abar) (x_t - sqrt(abar) mu) / v
+//	x0*  = mu + sqrt(abar) s^2 (x_t - sqrt(abar) mu) / v
+//
+// With two components far apart, x_t near one of them is pulled to its mean.
+func TestGaussianPosterior(t *testing.T) {
 	const mu, s, abar = 0.8, 0.25, 0.3
 	g := &Mixture{Weights: []float64{1}, Means: [][]float64{{mu, -mu}}, Stds: []float64{s}}
 	x := []float64{-1.7, 0.4}
-	got := g.EpsAt(x, abar)
+	eps, x0 := g.EpsAt(x, abar), g.X0At(x, abar)
 	for j, m := range []float64{mu, -mu} {
-		want := math.Sqrt(1-abar) * (x[j] - math.Sqrt(abar)*m) / (abar*s*s + 1 - abar)
-		if !near(got[j], want, 1e-15) {
-			t.Errorf("EpsAt(%v, %v)[%d] = %.17g, want %.17g", x, abar, j, got[j], want)
+		r := (x[j] - math.Sqrt(abar)*m) / (abar*s*s + 1 - abar)
+		if want := math.Sqrt(1-abar) * r; !near(eps[j], want, 1e-15) {
+			t.Errorf("EpsAt(%v, %v)[%d] = %.17g, want %.17g", x, abar, j, eps[j], want)
 		}
-	}
-}
-
-// TestX0AtGaussian: for one component N(mu, s^2 I), E[x_0 | x_t] is the Gaussian
-// posterior mean mu + sqrt(abar) s^2 (x_t - sqrt(abar) mu) / (abar s^2 + 1 - abar),
-// and with two components far apart x_t near one of them is pulled to its mean.
-func TestX0AtGaussian(t *testing.T) {
-	const mu, s, abar = 0.8, 0.25, 0.3
-	g := &Mixture{Weights: []float64{1}, Means: [][]float64{{mu, -mu}}, Stds: []float64{s}}
-	x := []float64{-1.7, 0.4}
-	got := g.X0At(x, abar)
-	for j, m := range []float64{mu, -mu} {
-		want := m + math.Sqrt(abar)*s*s*(x[j]-math.Sqrt(abar)*m)/(abar*s*s+1-abar)
-		if !near(got[j], want, 1e-14) {
-			t.Errorf("X0At(%v, %v)[%d] = %.17g, want %.17g", x, abar, j, got[j], want)
+		if want := m + math.Sqrt(abar)*s*s*r; !near(x0[j], want, 1e-14) {
+			t.Errorf("X0At(%v, %v)[%d] = %.17g, want %.17g", x, abar, j, x0[j], want)
 		}
 	}
 	two := &Mixture{Weights: []float64{0.5, 0.5}, Means: [][]float64{{-3}, {3}}, Stds: []float64{0.01, 0.01}}

@@ -28,6 +28,16 @@ func testStore(t *testing.T) *track.Store {
 	return st
 }
 
+// tinyTraining is tinyRecipe loaded, a fresh tracker and a fresh checkpoint folder.
+func tinyTraining(t *testing.T) (*Recipe, *track.Store, string) {
+	t.Helper()
+	r, err := LoadRecipe(writeRecipe(t, tinyRecipe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, testStore(t), filepath.Join(t.TempDir(), "ck")
+}
+
 func writeRecipe(t *testing.T, text string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -101,13 +111,7 @@ func TestRecipeErrors(t *testing.T) {
 // the loaded EMA denoiser gives the same samples as the trainer's, that training
 // again is a no-op resume, and that the tracker holds the run.
 func TestTrainLoadSample(t *testing.T) {
-	p := writeRecipe(t, tinyRecipe)
-	r, err := LoadRecipe(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := testStore(t)
-	ck := filepath.Join(t.TempDir(), "ck")
+	r, st, ck := tinyTraining(t)
 	res, err := Train(context.Background(), r, TrainOptions{CheckpointDir: ck, Store: st})
 	if err != nil {
 		t.Fatal(err)
@@ -218,13 +222,7 @@ func TestTrainSetup(t *testing.T) {
 // step reached, the tracker records the run as killed, and a second Train resumes
 // to the end.
 func TestTrainCancelled(t *testing.T) {
-	p := writeRecipe(t, tinyRecipe)
-	r, err := LoadRecipe(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := testStore(t)
-	ck := filepath.Join(t.TempDir(), "ck")
+	r, st, ck := tinyTraining(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	setup := func(tr *train.Trainer) error {
