@@ -389,7 +389,7 @@ func samplesFile(tag string) string { return fmt.Sprintf("samples_%s.png", tag) 
 // Markdown renders the report: the settings, the metrics' docs, for each schedule
 // and spacing the primary metric's table with the best value of each column in
 // bold, the floor and the observations, the other metrics' tables, and links to
-// the figures that have holds (the plot of the primary metric, the sample
+// the figures found in have, by file name (the primary metric's plot, the sample
 // pictures). written is the time stated in the header. It does no I/O.
 func (res *Results) Markdown(written time.Time, have figures) []byte {
 	c := res.Config

@@ -9,6 +9,12 @@
 //	EnergyDistance      energy distance of Székely and Rizzo, V-statistic
 //	MeanLogLikelihood   mean log p(x) under a known gmm.Mixture
 //	ModeWeights         fraction of samples per mixture component, and off-mode
+//	ModeError           total-variation distance of those fractions to the weights
+//
+// DDIM inversion's reconstructions are compared with their data:
+//
+//	ReconstructionMSE   mean squared error per coordinate
+//	LatentStd           standard deviation of the encoded x_T
 //
 // Images are compared through features computed elsewhere (one row per image):
 //
@@ -21,6 +27,14 @@
 //
 //	ClassifierScore        Inception Score, exp E KL(p(y|x) || p(y))
 //	Confident              share of images whose top class has probability >= 0.9
+//
+// # The registry
+//
+// All lists what experiments know of each metric they report (Metric: its name,
+// doc, Direction, Domain and Compute), in report order; Lookup finds one, Names
+// lists those of some domains, and Evaluate computes several on one Input. The
+// report, the runner, the CLI and the notebooks read directions and docs from it
+// alone.
 //
 // # Conventions
 //
