@@ -32,6 +32,7 @@ Commands:
   export    write runs with their params and last metrics as CSV or JSON
   plot      draw a metric of one or more runs against the step (PNG)
   gc        delete artifact files no run references, and optionally old failed runs
+  ui        serve the runs in a browser: runs table, compare, Table-1 pivots, run pages
 
 The database is --db PATH, else $` + cmdline.DBEnv + `, else ` + cmdline.DefaultDB + `.
 Run "difflab track COMMAND --help" for a command's flags.
@@ -59,6 +60,16 @@ var commands = []command{
 	{"export", "[flags]", "Write runs with their params, tags and last metric values.", runExport},
 	{"plot", "[flags] --metric KEY --out FILE.png RUN_ID...", "Draw one metric of one or more runs against the step, as a PNG.", runPlot},
 	{"gc", "[flags]", "Delete artifact files that no run references (files younger than --grace are kept),\nafter deleting the runs selected by --delete-status and --older-than.", runGC},
+	{"ui", "[flags]", "Serve the tracker in a browser (runs table, compare, Table-1 pivots, run pages) and its JSON API\nunder /api/. Read-only. Listens on loopback unless --addr and --token say otherwise.", runUI},
+}
+
+// commandNames lists the commands for errors: "ls, show, ...".
+func commandNames() string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	return strings.Join(names, ", ")
 }
 
 // cli holds what every command needs.
@@ -87,7 +98,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	rest := top.Args()
 	if len(rest) == 0 {
-		fmt.Fprintf(stderr, "difflab track: missing command (ls, show, compare, export, plot, gc; see difflab track --help)\n")
+		fmt.Fprintf(stderr, "difflab track: missing command (%s; see difflab track --help)\n", commandNames())
 		return cmdline.ExitUsage
 	}
 	if rest[0] == "help" {
@@ -123,7 +134,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		return cmdline.ExitOK
 	}
-	fmt.Fprintf(stderr, "difflab track: unknown command %q (allowed: ls, show, compare, export, plot, gc; see difflab track --help)\n", rest[0])
+	fmt.Fprintf(stderr, "difflab track: unknown command %q (allowed: %s; see difflab track --help)\n", rest[0], commandNames())
 	return cmdline.ExitUsage
 }
 

@@ -262,16 +262,24 @@ func (c *Comparison) WriteJSON(w io.Writer) error {
 // jsonValue makes a value encodable: non-finite floats become strings.
 func jsonValue(v any) any {
 	if f, ok := v.(float64); ok {
-		switch {
-		case math.IsNaN(f):
-			return "NaN"
-		case math.IsInf(f, 1):
-			return "+Inf"
-		case math.IsInf(f, -1):
-			return "-Inf"
-		}
+		return JSONNumber(f)
 	}
 	return v
+}
+
+// JSONNumber returns f the way the tracker's JSON writes numbers: f itself
+// when finite, else the string "NaN", "+Inf" or "-Inf" (JSON has no
+// non-finite numbers).
+func JSONNumber(f float64) any {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "+Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	}
+	return f
 }
 
 // formatValue writes a param value for tables and CSV: floats in the

@@ -28,6 +28,9 @@ type Query struct {
 	// Limit caps the number of runs; 0 means no limit. Negative is an
 	// error.
 	Limit int
+	// Offset skips that many runs of the ordered result (a page's start);
+	// negative is an error.
+	Offset int
 }
 
 // RunInfo is a snapshot of a run as stored.
@@ -91,10 +94,10 @@ const runColumns = `r.seq, r.id, r.name, e.name, r.status, r.start_time, r.end_t
 // Runs first marks crashed runs (see Open).
 func (s *Store) Runs(q Query) ([]RunInfo, error) {
 	ctx := context.Background()
-	if q.Limit < 0 {
-		return nil, fmt.Errorf("track: Runs: negative limit %d", q.Limit)
+	if q.Limit < 0 || q.Offset < 0 {
+		return nil, fmt.Errorf("track: Runs: negative limit %d or offset %d", q.Limit, q.Offset)
 	}
-	where, args, err := compileFilter(q.Filter)
+	from, args, err := s.selectRuns(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -102,18 +105,8 @@ func (s *Store) Runs(q Query) ([]RunInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.reap(ctx); err != nil {
-		return nil, fmt.Errorf("track: Runs: %w", err)
-	}
 	var b strings.Builder
-	b.WriteString("SELECT " + runColumns + " FROM runs r JOIN experiments e ON e.id = r.experiment WHERE 1")
-	if q.Experiment != "" {
-		b.WriteString(" AND e.name = ?")
-		args = append([]any{q.Experiment}, args...)
-	}
-	if where != "" {
-		b.WriteString(" AND " + where)
-	}
+	b.WriteString("SELECT " + runColumns + from)
 	dir := "ASC"
 	if ob.desc {
 		dir = "DESC"
@@ -121,15 +114,100 @@ func (s *Store) Runs(q Query) ([]RunInfo, error) {
 	fmt.Fprintf(&b, " ORDER BY (%s) IS NULL, %s %s, r.seq %s", ob.expr, ob.expr, dir, dir)
 	args = append(args, ob.args...)
 	args = append(args, ob.args...)
-	if q.Limit > 0 {
+	switch {
+	case q.Limit > 0:
 		b.WriteString(" LIMIT ?")
 		args = append(args, q.Limit)
+	case q.Offset > 0:
+		b.WriteString(" LIMIT -1")
+	}
+	if q.Offset > 0 {
+		b.WriteString(" OFFSET ?")
+		args = append(args, q.Offset)
 	}
 	runs, err := s.queryRuns(ctx, b.String(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("track: Runs: %w", err)
 	}
 	return runs, nil
+}
+
+// selectRuns returns the FROM and WHERE clauses that select the runs of q
+// (runs r joined with experiments e) with their bound arguments, after
+// marking crashed runs. Limit, Offset and OrderBy are not looked at.
+func (s *Store) selectRuns(ctx context.Context, q Query) (string, []any, error) {
+	where, args, err := compileFilter(q.Filter)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := s.reap(ctx); err != nil {
+		return "", nil, fmt.Errorf("track: Runs: %w", err)
+	}
+	var b strings.Builder
+	b.WriteString(" FROM runs r JOIN experiments e ON e.id = r.experiment WHERE 1")
+	if q.Experiment != "" {
+		b.WriteString(" AND e.name = ?")
+		args = append([]any{q.Experiment}, args...)
+	}
+	if where != "" {
+		b.WriteString(" AND " + where)
+	}
+	return b.String(), args, nil
+}
+
+// Count returns how many runs match q's experiment and filter (Limit,
+// Offset and OrderBy are ignored): the total behind a page of Runs.
+func (s *Store) Count(q Query) (int, error) {
+	ctx := context.Background()
+	from, args, err := s.selectRuns(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*)"+from, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("track: Count: %w", err)
+	}
+	return n, nil
+}
+
+// Keys are the param, tag and metric keys that a set of runs use, each
+// sorted: the columns of a table of those runs.
+type Keys struct {
+	Params, Tags, Metrics []string
+}
+
+// Keys returns the keys used by the runs that match q's experiment and
+// filter (Limit, Offset and OrderBy are ignored).
+func (s *Store) Keys(q Query) (Keys, error) {
+	ctx := context.Background()
+	from, args, err := s.selectRuns(ctx, q)
+	if err != nil {
+		return Keys{}, err
+	}
+	var k Keys
+	for _, t := range []struct {
+		table string
+		dst   *[]string
+	}{{"params", &k.Params}, {"tags", &k.Tags}, {"series", &k.Metrics}} {
+		rows, err := s.db.QueryContext(ctx, "SELECT DISTINCT key FROM "+t.table+" WHERE run IN (SELECT r.seq"+from+") ORDER BY key", args...)
+		if err != nil {
+			return Keys{}, fmt.Errorf("track: Keys: %w", err)
+		}
+		*t.dst = []string{}
+		for rows.Next() {
+			var key string
+			if err := rows.Scan(&key); err != nil {
+				rows.Close()
+				return Keys{}, fmt.Errorf("track: Keys: %w", err)
+			}
+			*t.dst = append(*t.dst, key)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return Keys{}, fmt.Errorf("track: Keys: %w", err)
+		}
+	}
+	return k, nil
 }
 
 // querier is what *sql.DB and *sql.Tx share for reading.
