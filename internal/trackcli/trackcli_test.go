@@ -1,15 +1,20 @@
 package trackcli
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"image/png"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/track"
@@ -318,5 +323,76 @@ func TestCompareGoals(t *testing.T) {
 	}
 	if got := best("--minimize", "loglik", "--maximize", "swd"); got["loglik"] != ids[0] || got["swd"] != ids[0] {
 		t.Errorf("compare --minimize loglik --maximize swd: best runs %v, want the first run (%s) for both", got, ids[0])
+	}
+}
+
+func TestUIRefusals(t *testing.T) {
+	db, _ := fixture(t)
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--db", db, "ui", "--addr", "0.0.0.0:0"}, cmdline.ExitUsage, "--token"},
+		{[]string{"--db", db, "ui", "--addr", ":0"}, cmdline.ExitUsage, "not loopback"},
+		{[]string{"--db", db, "ui", "--addr", "nocolon"}, cmdline.ExitUsage, "host:port"},
+		{[]string{"--db", db, "ui", "extra"}, cmdline.ExitUsage, `"extra"`},
+		{[]string{"--db", filepath.Join(t.TempDir(), "none.db"), "ui"}, cmdline.ExitFailure, "no database"},
+	} {
+		code, _, stderr := run(t, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.msg) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d and one line with %q", c.args, code, stderr, c.code, c.msg)
+		}
+	}
+}
+
+// TestUIServes starts "track ui" on a free port, reads a page of runs from
+// the address it prints, and stops it with SIGINT as Ctrl-C would.
+func TestUIServes(t *testing.T) {
+	db, ids := fixture(t)
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		done <- Main([]string{"--db", db, "ui", "--addr", "127.0.0.1:0", "--token", "tok"}, pw, &stderr)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no address printed: %v (stderr %q)", err, stderr.String())
+	}
+	go io.Copy(io.Discard, pr)
+	i := strings.Index(line, "http://")
+	if i < 0 || !strings.Contains(line, "token=tok") {
+		t.Fatalf("printed %q, want an http:// link with the token", line)
+	}
+	link := strings.Fields(line[i:])[0]
+	base := strings.TrimSuffix(strings.Split(link, "?")[0], "/")
+	req, _ := http.NewRequest("GET", base+"/api/runs?experiment=ddim-sweep", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Runs  []struct{ ID string }
+		Total int
+	}
+	err = json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || page.Total != 3 || len(page.Runs) != 3 || page.Runs[0].ID != ids["<b>bad</b>"] {
+		t.Errorf("GET /api/runs: %d, %+v, %v", resp.StatusCode, page, err)
+	}
+	if resp, err := http.Get(base + "/api/runs"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET without the token: %v %v, want 401", resp.StatusCode, err)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	select {
+	case code := <-done:
+		if code != cmdline.ExitOK {
+			t.Errorf("exit %d after SIGINT, stderr %q", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still serving 10 s after SIGINT")
 	}
 }

@@ -44,6 +44,10 @@ func runUI(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Catch Ctrl-C before saying where to connect, so that a signal after
+	// the link is printed shuts down gracefully.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	link := ui.URL(ln, *token)
 	fmt.Fprintf(c.stdout, "difflab track ui: %s at %s (Ctrl-C to stop)\n", st.Path(), link)
 	if *open {
@@ -51,7 +55,5 @@ func runUI(c *cli, args []string) error {
 			fmt.Fprintf(c.stderr, "difflab track ui: --open: %v; open %s yourself\n", err, link)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	return ui.Serve(ctx, ln, h)
 }

@@ -1,0 +1,174 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/difflab/difflab/pkg/track"
+)
+
+// Benchmark stores are built once per process: filling them takes longer
+// than what is measured.
+var (
+	benchOnce   sync.Once
+	benchStore  *track.Store
+	benchLong   []string // 20 runs of 100k points of "loss"
+	benchErr    error
+	benchRunsN  = 10000
+	benchPoints = 100000
+)
+
+// benchFixture is a store with 10k sweep runs (experiment "sweep", params
+// eta, steps, seed and 6 more, metrics swd and fid) and 20 runs with
+// 100k-point curves (experiment "train").
+func benchFixture(b *testing.B) (*track.Store, []string) {
+	b.Helper()
+	benchOnce.Do(func() {
+		root, err := repoRoot()
+		if err != nil {
+			benchErr = err
+			return
+		}
+		// Kept in build/ (not committed) and reused: filling it takes
+		// a few minutes. Delete the folder to rebuild it.
+		path := filepath.Join(root, "build", "ui-bench", "bench.db")
+		st, err := track.Open(path)
+		if err != nil {
+			benchErr = err
+			return
+		}
+		if n, err := st.Count(track.Query{}); err == nil && n == benchRunsN+20 {
+			runs, err := st.Runs(track.Query{Experiment: "train", OrderBy: "start_time"})
+			if benchErr = err; err != nil {
+				return
+			}
+			for _, r := range runs {
+				benchLong = append(benchLong, r.ID)
+			}
+			benchStore = st
+			return
+		} else if n != 0 {
+			benchErr = fmt.Errorf("%s holds %d runs, not the benchmark's %d: delete it", path, n, benchRunsN+20)
+			return
+		}
+		for i := range benchRunsN {
+			r, err := st.StartRun(track.RunOptions{Experiment: "sweep", Name: fmt.Sprintf("cell %d", i), NoGit: true,
+				Params: track.Params{"eta": float64(i%5) / 4, "steps": 10 << (i % 4), "seed": i % 3, "schedule": []string{"linear", "cosine"}[i%2],
+					"T": 1000, "model": "oracle", "eval_n": 2000, "sampler": "ddim", "spacing": "leading"}})
+			if err != nil {
+				benchErr = err
+				return
+			}
+			r.LogMetrics(0, map[string]float64{"swd": float64(i%97) / 97, "fid": float64(i % 89)})
+			if benchErr = r.End(nil); benchErr != nil {
+				return
+			}
+		}
+		for i := range 20 {
+			r, err := st.StartRun(track.RunOptions{Experiment: "train", Name: fmt.Sprintf("train lr=%d seed=%d", i%4, i/4), NoGit: true,
+				Params: track.Params{"lr": i % 4, "seed": i / 4}, FlushSize: 20000})
+			if err != nil {
+				benchErr = err
+				return
+			}
+			for s := range benchPoints {
+				r.LogMetric("loss", int64(s), 1/float64(s+1)+float64(i)/100)
+			}
+			if benchErr = r.End(nil); benchErr != nil {
+				return
+			}
+			benchLong = append(benchLong, r.ID())
+		}
+		benchStore = st
+	})
+	if benchErr != nil {
+		b.Fatal(benchErr)
+	}
+	return benchStore, benchLong
+}
+
+// BenchmarkMetricAPI is the latency of GET /api/runs/{id}/metrics/loss with
+// 1000 buckets, over a 100k-point metric, through the handler (no network).
+func BenchmarkMetricAPI(b *testing.B) {
+	st, long := benchFixture(b)
+	h := newHandler(b, st, Options{})
+	path := "/api/runs/" + long[0] + "/metrics/loss?points=1000"
+	b.ResetTimer()
+	t0 := time.Now()
+	for range b.N {
+		if code, body, _ := get(b, h, path); code != 200 {
+			b.Fatalf("%d %s", code, body)
+		}
+	}
+	b.ReportMetric(time.Since(t0).Seconds()*1000/float64(b.N), "ms/request")
+}
+
+// BenchmarkMetricsOfRunsAPI is GET /api/metrics/loss for 20 runs of 100k
+// points on one grid of 1000 buckets: what the compare page asks per chart.
+func BenchmarkMetricsOfRunsAPI(b *testing.B) {
+	st, long := benchFixture(b)
+	h := newHandler(b, st, Options{})
+	ids := ""
+	for i, id := range long {
+		if i > 0 {
+			ids += ","
+		}
+		ids += id
+	}
+	path := "/api/metrics/loss?points=1000&ids=" + ids
+	b.ResetTimer()
+	t0 := time.Now()
+	for range b.N {
+		if code, body, _ := get(b, h, path); code != 200 {
+			b.Fatalf("%d %s", code, body)
+		}
+	}
+	b.ReportMetric(time.Since(t0).Seconds()*1000/float64(b.N), "ms/request")
+}
+
+// BenchmarkRunsAPI10k is GET /api/runs for the first page (100 runs),
+// ordered by a metric, of an experiment of 10k runs: the runs page's one
+// request.
+func BenchmarkRunsAPI10k(b *testing.B) {
+	st, _ := benchFixture(b)
+	h := newHandler(b, st, Options{})
+	for _, c := range []struct{ name, path string }{
+		{"newest", "/api/runs?experiment=sweep&limit=100"},
+		{"order-metric", "/api/runs?experiment=sweep&limit=100&order=metrics.swd"},
+		{"filter", "/api/runs?experiment=sweep&limit=100&filter=params.eta+%3D+0.5+and+metrics.fid+%3C+40"},
+		{"pivot", "/api/pivot?experiment=sweep&row=params.eta&col=params.steps&value=metrics.swd"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			t0 := time.Now()
+			for range b.N {
+				if code, body, _ := get(b, h, c.path); code != 200 {
+					b.Fatalf("%d %s", code, body)
+				}
+			}
+			b.ReportMetric(time.Since(t0).Seconds()*1000/float64(b.N), "ms/request")
+		})
+	}
+}
+
+// repoRoot is the folder of go.mod above the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
