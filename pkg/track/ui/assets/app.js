@@ -299,7 +299,16 @@ async function runsPage(app) {
     const size = h('select', { title: 'runs per page' }, [50, 100, 250, 500, 1000].map((n) => h('option', { value: n, selected: n === state.limit }, n + ' / page')));
     size.addEventListener('change', () => { state.limit = Number(size.value); state.offset = 0; load(); });
     fill(pager, h('span', { id: 'page-info' }, `${first}–${last} of ${r.total}`), prev, next, size);
-    document.getElementById('status-line').textContent = `${r.total} runs`;
+    const running = r.runs.filter((x) => x.status === 'running').length;
+    document.getElementById('status-line').textContent = `${r.total} runs` + (running ? `, ${running} running (live)` : '');
+    // Live: while a listed run is running, the page refreshes itself (a
+    // newer load, from a click, supersedes this one).
+    const tick = () => {
+      if (mine !== seq) return;
+      if (document.visibilityState === 'hidden') setTimeout(tick, 3000);
+      else load();
+    };
+    if (running) setTimeout(tick, 3000);
   }
   await load();
 }
@@ -444,7 +453,10 @@ async function comparePage(app) {
   const commonBox = h('details', {}, h('summary', {}, `${common.length} params with the same value in every run`), ctab);
 
   // Controls.
-  const groupKeys = cmp.differing_params.map((d) => 'params.' + d.key);
+  // Group by any param or tag whose value differs across the runs.
+  const tagKeys = [...new Set(details.flatMap((d) => Object.keys(d.tags)))].sort()
+    .filter((k) => new Set(details.map((d) => d.tags[k])).size > 1);
+  const groupKeys = [...cmp.differing_params.map((d) => 'params.' + d.key), ...tagKeys.map((k) => 'tags.' + k)];
   const group = h('select', { id: 'group' }, h('option', { value: '' }, 'none'), groupKeys.map((k) => h('option', { value: k }, k)));
   const band = h('select', { id: 'band' }, h('option', { value: 'std' }, 'mean ± std'), h('option', { value: 'minmax' }, 'min / max'));
   const members = h('input', { type: 'checkbox', id: 'members' });
@@ -476,7 +488,26 @@ async function comparePage(app) {
     } catch (e) { showError(boxes.get(k), e); }
   }));
 
+  // The controls live in the address too, so that a view can be shared.
+  if (groupKeys.includes(q.get('group'))) group.value = q.get('group');
+  if (q.get('band') === 'minmax') band.value = 'minmax';
+  members.checked = q.get('members') === '1';
+  if (q.get('smooth')) smooth.value = q.get('smooth');
+  if (q.get('x') === 'time') xMode.value = 'time';
+  logY.checked = q.get('logy') === '1';
+  function syncURL() {
+    const p = new URLSearchParams({ ids: ids.join(',') });
+    if (group.value) p.set('group', group.value);
+    if (band.value !== 'std') p.set('band', band.value);
+    if (members.checked) p.set('members', '1');
+    if (Number(smooth.value) > 0) p.set('smooth', smooth.value);
+    if (xMode.value !== 'step') p.set('x', xMode.value);
+    if (logY.checked) p.set('logy', '1');
+    history.replaceState(null, '', '/compare?' + p);
+  }
+
   function draw() {
+    syncURL();
     smoothVal.textContent = smooth.value;
     const w = Number(smooth.value), mode = xMode.value, g = group.value;
     for (const k of keys) {
@@ -495,10 +526,10 @@ async function comparePage(app) {
       if (!g) {
         for (const p of per) lines.push({ label: p.run.label, color: p.run.color, xs: p.xs, ys: p.ys, lo: w > 0 ? null : p.lo, hi: w > 0 ? null : p.hi });
       } else {
-        const key = g.slice('params.'.length);
+        const key = g.slice(g.indexOf('.') + 1);
         const groups = new Map();
         for (const p of per) {
-          const v = fmtValue(p.run.detail.params[key]);
+          const v = fieldOf(p.run.detail, g);
           if (!groups.has(v)) groups.set(v, []);
           groups.get(v).push(p);
         }
@@ -506,7 +537,7 @@ async function comparePage(app) {
         for (const [v, ps] of groups) {
           const c = color(gi++);
           if (members.checked) for (const p of ps) lines.push({ label: p.run.label, color: c, xs: p.xs, ys: p.ys, width: 1, faint: true });
-          lines.push({ label: `${key}=${v} (n=${ps.length})`, color: c, width: 2.2, ...aggregate(ps, band.value) });
+          lines.push({ label: (key === 'row' ? v : `${key}=${v}`) + ` (n=${ps.length})`, color: c, width: 2.2, ...aggregate(ps, band.value) });
         }
       }
       lineChart(boxes.get(k), lines, { logY: logY.checked, xLabel: mode === 'time' ? 'seconds since start' : 'step' });
@@ -524,17 +555,17 @@ function barChart(box, per, g, bandMode, logY) {
   if (!g) {
     rows = per.map((p) => ({ label: p.run.label, color: p.run.color, v: p.ys[p.ys.length - 1], lo: null, hi: null }));
   } else {
-    const key = g.slice('params.'.length);
+    const key = g.slice(g.indexOf('.') + 1);
     const groups = new Map();
     for (const p of per) {
-      const v = fmtValue(p.run.detail.params[key]);
+      const v = fieldOf(p.run.detail, g);
       if (!groups.has(v)) groups.set(v, []);
       if (p.ys.length) groups.get(v).push(p.ys[p.ys.length - 1]);
     }
     let gi = 0;
     for (const [v, ys] of groups) {
       const a = aggregate([{ xs: ys.map(() => 0), ys }], bandMode);
-      rows.push({ label: `${key}=${v} (n=${ys.length})`, color: color(gi++), v: a.ys[0], lo: a.lo[0], hi: a.hi[0] });
+      rows.push({ label: (key === 'row' ? v : `${key}=${v}`) + ` (n=${ys.length})`, color: color(gi++), v: a.ys[0], lo: a.lo[0], hi: a.hi[0] });
     }
   }
   const vals = rows.flatMap((r) => [r.v, r.lo, r.hi]).filter((v) => v !== null && v !== undefined && isFinite(v) && (!logY || v > 0));
@@ -561,9 +592,16 @@ function barChart(box, per, g, bandMode, logY) {
       if (lo !== null && hi !== null) bar.append(h('div', { class: 'whisker', style: `left:${lo}%;width:${Math.max(hi - lo, 0.3)}%` }));
     }
     list.append(h('div', { class: 'bar-row', 'data-series': r.label }, h('span', { class: 'bar-label', title: r.label }, r.label), bar,
-      h('span', { class: 'bar-value' }, fmtNum(r.v) + (r.lo !== null && r.hi !== null && bandMode !== 'minmax' ? ' ± ' + fmtNum((r.hi - r.lo) / 2) : ''))));
+      h('span', { class: 'bar-value' }, fmtNum(r.v) + (r.lo !== null && r.hi !== null && bandMode !== 'minmax' ? ' ± ' + Number(((r.hi - r.lo) / 2).toPrecision(2)) : ''))));
   }
   fill(box, list);
+}
+
+// fieldOf is a run's "params.KEY" or "tags.KEY" as text.
+function fieldOf(run, f) {
+  const i = f.indexOf('.');
+  const kind = f.slice(0, i), key = f.slice(i + 1);
+  return fmtValue(kind === 'tags' ? run.tags[key] : run.params[key]);
 }
 
 // shortNames drops the words every name shares ("schedule=linear
