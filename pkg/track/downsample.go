@@ -1,7 +1,10 @@
 package track
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -100,21 +103,135 @@ func (b Bucket) MarshalJSON() ([]byte, error) {
 }
 
 // MetricBuckets returns metric key of run runID downsampled to at most n
-// buckets over the steps [lo, hi] (see Downsample); with lo > hi the range is
-// the metric's own first to last step. Errors are Metric's.
+// buckets over the steps [lo, hi], exactly as Downsample would cut the
+// points Metric returns; with lo > hi the range is the metric's own first to
+// last step. The buckets are computed by the database (one row per bucket
+// leaves it), which for a long metric is many times faster than reading
+// every point. Errors are Metric's.
 func (s *Store) MetricBuckets(runID, key string, n int, lo, hi int64) ([]Bucket, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("track: MetricBuckets: %d buckets, want at least 1", n)
 	}
-	pts, err := s.Metric(runID, key)
+	ctx := context.Background()
+	seq, err := s.runSeq(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
-	if lo > hi {
-		if len(pts) == 0 {
-			return []Bucket{}, nil
-		}
-		lo, hi = pts[0].Step, pts[len(pts)-1].Step
+	fail := func(err error) ([]Bucket, error) {
+		return nil, fmt.Errorf("track: MetricBuckets %s/%s: %w", runID, key, err)
 	}
-	return Downsample(pts, n, lo, hi)
+	sid, first, last, ok, err := s.seriesRange(ctx, seq, key)
+	if err != nil {
+		return fail(err)
+	}
+	if !ok {
+		return []Bucket{}, nil
+	}
+	if lo > hi {
+		lo, hi = first, last
+	}
+	var count int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM points WHERE series = ? AND step BETWEEN ? AND ?", sid, lo, hi).Scan(&count); err != nil {
+		return fail(err)
+	}
+	w := uint64(hi-lo)/uint64(n) + 1
+	if count <= n || w > math.MaxInt64/2 || (lo < 0 && hi > lo+math.MaxInt64) {
+		// Few points (each its own bucket), or a step range too wide
+		// for SQLite's integer arithmetic: cut them here.
+		pts, err := s.points(ctx, sid, lo, hi, count)
+		if err != nil {
+			return fail(err)
+		}
+		return Downsample(pts, n, lo, hi)
+	}
+	// The bucket of each point, then per bucket min, max (NULL, that is
+	// NaN, ignored), count and the highest step; the last value is the
+	// point at that step logged last (the highest rowid).
+	rows, err := s.db.QueryContext(ctx, `SELECT g.b, g.mn, g.mx, g.c, g.ls, p.value, p.time
+		FROM (SELECT (step - ?2) / ?3 AS b, min(value) AS mn, max(value) AS mx, count(*) AS c, max(step) AS ls
+		      FROM points WHERE series = ?1 AND step BETWEEN ?2 AND ?4 GROUP BY b) g
+		JOIN points p ON p.rowid = (SELECT q.rowid FROM points q WHERE q.series = ?1 AND q.step = g.ls ORDER BY q.rowid DESC LIMIT 1)
+		ORDER BY g.b`, sid, lo, int64(w), hi)
+	if err != nil {
+		return fail(err)
+	}
+	defer rows.Close()
+	out := make([]Bucket, 0, n)
+	for rows.Next() {
+		var b Bucket
+		var i, t int64
+		var mn, mx, last sql.NullFloat64
+		if err := rows.Scan(&i, &mn, &mx, &b.Count, &b.Step, &last, &t); err != nil {
+			return fail(err)
+		}
+		b.Start = lo + i*int64(w)
+		b.End = b.Start + int64(w) - 1
+		if b.End > hi || b.End < b.Start {
+			b.End = hi
+		}
+		b.Min, b.Max, b.Last, b.Time = nullToNaN(mn), nullToNaN(mx), nullToNaN(last), time.Unix(0, t)
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return fail(err)
+	}
+	return out, nil
+}
+
+// MetricRange returns the first and last step of metric key of run runID,
+// and whether it has any point. Errors are Metric's.
+func (s *Store) MetricRange(runID, key string) (first, last int64, ok bool, err error) {
+	ctx := context.Background()
+	seq, err := s.runSeq(ctx, runID)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	_, first, last, ok, err = s.seriesRange(ctx, seq, key)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("track: MetricRange %s/%s: %w", runID, key, err)
+	}
+	return first, last, ok, nil
+}
+
+// seriesRange returns the series id of metric key of run seq and its first
+// and last step; ok is false when the run has no point of it.
+func (s *Store) seriesRange(ctx context.Context, seq int64, key string) (sid, first, last int64, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, "SELECT id FROM series WHERE run = ? AND key = ?", seq, key).Scan(&sid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, 0, false, err
+	}
+	// Two queries, each answered from the (series, step) index.
+	var lo, hi sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, "SELECT min(step) FROM points WHERE series = ?", sid).Scan(&lo); err != nil {
+		return 0, 0, 0, false, err
+	}
+	if err := s.db.QueryRowContext(ctx, "SELECT max(step) FROM points WHERE series = ?", sid).Scan(&hi); err != nil {
+		return 0, 0, 0, false, err
+	}
+	return sid, lo.Int64, hi.Int64, lo.Valid, nil
+}
+
+// points reads the points of series sid with steps in [lo, hi], by step.
+func (s *Store) points(ctx context.Context, sid, lo, hi int64, capacity int) ([]Point, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT step, value, time FROM points WHERE series = ? AND step BETWEEN ? AND ? ORDER BY step, rowid", sid, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	pts := make([]Point, 0, capacity)
+	for rows.Next() {
+		var p Point
+		var v sql.NullFloat64
+		var t int64
+		if err := rows.Scan(&p.Step, &v, &t); err != nil {
+			return nil, err
+		}
+		p.Value = nullToNaN(v)
+		p.Time = time.Unix(0, t)
+		pts = append(pts, p)
+	}
+	return pts, rows.Err()
 }

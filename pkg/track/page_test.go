@@ -2,7 +2,9 @@ package track
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -220,5 +222,68 @@ func TestMetricBuckets(t *testing.T) {
 	}
 	if _, err := st.MetricBuckets("nope", "loss", 50, 1, 0); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown run: %v, want ErrNotFound", err)
+	}
+}
+
+// TestMetricBucketsMatchDownsample: the database's bucketing agrees with
+// Downsample over the points Metric returns, for random metrics with
+// repeated and negative steps, NaN and ±Inf, random ranges and widths.
+func TestMetricBucketsMatchDownsample(t *testing.T) {
+	st := openTemp(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 12 {
+		r := start(t, st, RunOptions{Name: fmt.Sprint(trial)})
+		npts := 1 + rng.IntN(3000)
+		step := int64(rng.IntN(100)) - 50
+		for range npts {
+			v := rng.NormFloat64()
+			switch rng.IntN(50) {
+			case 0:
+				v = math.NaN()
+			case 1:
+				v = math.Inf(1)
+			case 2:
+				v = math.Inf(-1)
+			}
+			r.LogMetric("m", step, v)
+			step += int64(rng.IntN(4)) // 0: a repeated step
+		}
+		r.End(nil)
+		pts, err := st.Metric(r.ID(), "m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 8 {
+			n := 1 + rng.IntN(400)
+			lo, hi := int64(1), int64(0) // the metric's own range
+			if rng.IntN(2) == 0 {
+				lo = pts[0].Step + int64(rng.IntN(200)) - 100
+				hi = lo + int64(rng.IntN(int(pts[len(pts)-1].Step-pts[0].Step)+200))
+			}
+			got, err := st.MetricBuckets(r.ID(), "m", n, lo, hi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lo > hi {
+				lo, hi = pts[0].Step, pts[len(pts)-1].Step
+			}
+			want, err := Downsample(pts, n, lo, hi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("trial %d, n %d, [%d, %d]: %d buckets, want %d", trial, n, lo, hi, len(got), len(want))
+			}
+			same := func(a, b float64) bool { return a == b || (math.IsNaN(a) && math.IsNaN(b)) }
+			for i := range got {
+				g, w := got[i], want[i]
+				if g.Start != w.Start || g.End != w.End || g.Step != w.Step || g.Count != w.Count || !same(g.Min, w.Min) || !same(g.Max, w.Max) || !same(g.Last, w.Last) || !g.Time.Equal(w.Time) {
+					t.Fatalf("trial %d, n %d, [%d, %d], bucket %d:\n got %+v\nwant %+v", trial, n, lo, hi, i, g, w)
+				}
+			}
+		}
+	}
+	if first, last, ok, err := st.MetricRange(start(t, st, RunOptions{}).ID(), "none"); ok || err != nil || first != 0 || last != 0 {
+		t.Errorf("MetricRange of no points: %d %d %v %v", first, last, ok, err)
 	}
 }

@@ -282,24 +282,8 @@ func (s *Store) Metric(runID, key string) ([]Point, error) {
 	if err != nil {
 		return nil, fmt.Errorf("track: Metric %s/%s: %w", runID, key, err)
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT step, value, time FROM points WHERE series = ? ORDER BY step, rowid", sid)
+	pts, err := s.points(ctx, sid, math.MinInt64, math.MaxInt64, int(count))
 	if err != nil {
-		return nil, fmt.Errorf("track: Metric %s/%s: %w", runID, key, err)
-	}
-	defer rows.Close()
-	pts := make([]Point, 0, count)
-	for rows.Next() {
-		var p Point
-		var v sql.NullFloat64
-		var t int64
-		if err := rows.Scan(&p.Step, &v, &t); err != nil {
-			return nil, fmt.Errorf("track: Metric %s/%s: %w", runID, key, err)
-		}
-		p.Value = nullToNaN(v)
-		p.Time = time.Unix(0, t)
-		pts = append(pts, p)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("track: Metric %s/%s: %w", runID, key, err)
 	}
 	return pts, nil

@@ -299,25 +299,19 @@ func (h *Handler) metric(r *http.Request) (any, error) {
 		return nil, err
 	}
 	id, key := r.PathValue("id"), r.PathValue("key")
-	pts, err := h.store.Metric(id, key)
+	b, err := h.store.MetricBuckets(id, key, n, lo, hi)
 	if err != nil {
 		return nil, err
 	}
-	if lo > hi && len(pts) > 0 {
-		lo, hi = pts[0].Step, pts[len(pts)-1].Step
-	}
-	b, err := downsample(pts, n, lo, hi)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"key": key, "run": id, "count": len(pts), "points": b}, nil
+	return map[string]any{"key": key, "run": id, "count": pointCount(b), "points": b}, nil
 }
 
-func downsample(pts []track.Point, n int, lo, hi int64) ([]track.Bucket, error) {
-	if len(pts) == 0 {
-		return []track.Bucket{}, nil
+func pointCount(b []track.Bucket) int {
+	n := 0
+	for _, x := range b {
+		n += x.Count
 	}
-	return track.Downsample(pts, n, lo, hi)
+	return n
 }
 
 // GET /api/metrics/{key}?ids=a,b&points=N: the metric of several runs on one
@@ -333,32 +327,40 @@ func (h *Handler) metricOfRuns(r *http.Request) (any, error) {
 		return nil, err
 	}
 	key := r.PathValue("key")
-	all := make([][]track.Point, len(ids))
-	errs := make([]error, len(ids))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			all[i], errs[i] = h.store.Metric(id, key)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	// each runs f(i) for every run, four at a time.
+	each := func(f func(i int) error) error {
+		errs := make([]error, len(ids))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 4)
+		for i := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				errs[i] = f(i)
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
 	}
 	if lo > hi {
-		for _, pts := range all {
-			if len(pts) == 0 {
+		firsts, lasts, oks := make([]int64, len(ids)), make([]int64, len(ids)), make([]bool, len(ids))
+		err := each(func(i int) (err error) {
+			firsts[i], lasts[i], oks[i], err = h.store.MetricRange(ids[i], key)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for i, ok := range oks {
+			if !ok {
 				continue
 			}
 			if lo > hi {
-				lo, hi = pts[0].Step, pts[len(pts)-1].Step
+				lo, hi = firsts[i], lasts[i]
 			}
-			lo, hi = min(lo, pts[0].Step), max(hi, pts[len(pts)-1].Step)
+			lo, hi = min(lo, firsts[i]), max(hi, lasts[i])
 		}
 	}
 	type series struct {
@@ -367,12 +369,18 @@ func (h *Handler) metricOfRuns(r *http.Request) (any, error) {
 		Points []track.Bucket `json:"points"`
 	}
 	out := make([]series, len(ids))
-	for i, pts := range all {
-		b, err := downsample(pts, n, lo, hi)
-		if err != nil {
-			return nil, err
+	err = each(func(i int) error {
+		out[i] = series{ID: ids[i], Points: []track.Bucket{}}
+		if lo > hi { // no run has a point
+			_, _, _, err := h.store.MetricRange(ids[i], key)
+			return err
 		}
-		out[i] = series{ids[i], len(pts), b}
+		b, err := h.store.MetricBuckets(ids[i], key, n, lo, hi)
+		out[i].Points, out[i].Count = b, pointCount(b)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return map[string]any{"key": key, "runs": out}, nil
 }
