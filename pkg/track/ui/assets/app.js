@@ -340,12 +340,15 @@ function lineChart(box, lines, o) {
   const bands = [];
   for (const l of lines) {
     const t = [l.xs, l.ys.map(fix)];
-    series.push({ label: l.label, stroke: l.faint ? alpha(l.color, 0.35) : l.color, width: l.width || 1.5, spanGaps: true, points: { show: false } });
+    // A series of one point is a dot (a line needs two).
+    series.push({ label: l.label, stroke: l.faint ? alpha(l.color, 0.35) : l.color, width: l.width || 1.5, spanGaps: true, points: { show: l.xs.length < 2, size: 6 } });
     if (l.lo && l.hi) {
       t.push(l.hi.map(fix), l.lo.map(fix));
       const hi = series.length, lo = hi + 1;
-      series.push({ label: l.label + ' max', stroke: 'transparent', spanGaps: true, points: { show: false } },
-        { label: l.label + ' min', stroke: 'transparent', spanGaps: true, points: { show: false } });
+      // The band's edges are drawn too, faintly: a spike one bucket wide
+      // must stay visible.
+      const edge = { stroke: alpha(l.color, 0.45), width: 1, spanGaps: true, points: { show: false } };
+      series.push({ ...edge, label: l.label + ' max' }, { ...edge, label: l.label + ' min' });
       bands.push({ series: [hi, lo], fill: alpha(l.color, 0.18) });
     }
     tables.push(t);
@@ -756,6 +759,11 @@ async function runPage(app, id) {
         charts.append(h('div', { class: 'chart', 'data-metric': k }, h('h3', {}, title), box));
       } else {
         box.parentNode.querySelector('h3').textContent = title;
+      }
+      if (s.count <= 1) {
+        // One value (an evaluation): the number, not an empty chart.
+        fill(box, h('p', { class: 'single-value' }, fmtNum(s.last), h('span', { class: 'muted' }, ` at step ${s.last_step}`)));
+        return;
       }
       const d = await api(metricPath('/api/runs/' + encodeURIComponent(run.id) + '/metrics/', k), { points: Math.round(width) });
       const t = increasing(bucketXY(d.points, 'step', 0));
