@@ -1,13 +1,19 @@
 package ui
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/difflab/difflab/pkg/track"
 )
@@ -171,4 +177,73 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// benchBrowser serves st and starts headless Chromium for a benchmark; it
+// returns the browser's context and the server's address.
+func benchBrowser(b *testing.B, st *track.Store) (context.Context, string) {
+	b.Helper()
+	exe := btFindChromium()
+	if exe == "" {
+		b.Skip("no chromium")
+	}
+	srv := httptest.NewServer(newHandler(b, st, Options{}))
+	b.Cleanup(srv.Close)
+	var out bytes.Buffer
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), btAllocatorOptions(exe, filepath.Join(b.TempDir(), "profile"), &out)...)
+	b.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(alloc)
+	b.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		b.Fatalf("starting chromium: %v\n%s", err, out.String())
+	}
+	return ctx, srv.URL
+}
+
+// timePage loads url b.N times and reports the mean time from the start of
+// the navigation until the expression done is true (polled every 5 ms).
+func timePage(b *testing.B, ctx context.Context, url, done string) {
+	b.Helper()
+	var total time.Duration
+	for range b.N {
+		if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](done))
+			if err == nil && ok {
+				break
+			}
+			if time.Since(t0) > time.Minute {
+				b.Fatalf("%s: %s still false after a minute", url, done)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		total += time.Since(t0)
+	}
+	b.ReportMetric(total.Seconds()*1000/float64(b.N), "ms/render")
+}
+
+// BenchmarkBrowserRunsPage10k is the time from navigating to the runs page
+// of an experiment of 10k runs until its first page of 100 rows is in the
+// table (Chromium headless, the server on loopback).
+func BenchmarkBrowserRunsPage10k(b *testing.B) {
+	st, _ := benchFixture(b)
+	ctx, base := benchBrowser(b, st)
+	b.ResetTimer()
+	timePage(b, ctx, base+"/?experiment=sweep", `document.querySelectorAll('#runs tr[data-id]').length === 100`)
+}
+
+// BenchmarkBrowserCompare20x100k is the time from navigating to the compare
+// page of 20 runs that each logged a 100k-point loss until its chart is drawn.
+func BenchmarkBrowserCompare20x100k(b *testing.B) {
+	st, long := benchFixture(b)
+	ctx, base := benchBrowser(b, st)
+	b.ResetTimer()
+	timePage(b, ctx, base+"/compare?ids="+strings.Join(long, ","),
+		`document.body.dataset.ready === 'true' && document.querySelectorAll('.chart[data-metric="loss"] canvas').length === 1 && document.querySelectorAll('.chart[data-metric="loss"] .legend .item').length === 20`)
 }

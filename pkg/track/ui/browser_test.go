@@ -17,6 +17,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"math"
 	"net/http/httptest"
 	"net/url"
@@ -369,6 +370,28 @@ func btSorted(s []string) []string {
 // sameSet reports whether a and b hold the same strings, ignoring order.
 func btSameSet(a, b []string) bool { return slices.Equal(btSorted(a), btSorted(b)) }
 
+// btAllocatorOptions start headless Chromium at exe with a fresh profile in
+// dir and its output to out, with the background traffic off (the machines
+// that run the tests have no network).
+func btAllocatorOptions(exe, dir string, out io.Writer) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.UserDataDir(dir),
+		chromedp.WindowSize(1400, 1000),
+		chromedp.CombinedOutput(out),
+	}
+}
+
 func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser; skipped with -short")
@@ -405,22 +428,7 @@ func TestBrowser(t *testing.T) {
 	overall, cancelOverall := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancelOverall()
 	out := &btOutput{}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(overall,
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.UserDataDir(filepath.Join(t.TempDir(), "chromium-profile")),
-		chromedp.WindowSize(1400, 1000),
-		chromedp.CombinedOutput(out),
-	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(overall, btAllocatorOptions(exe, filepath.Join(t.TempDir(), "chromium-profile"), out)...)
 	defer cancelAlloc()
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
 	defer cancelCtx()
