@@ -471,6 +471,8 @@ func TestBrowser(t *testing.T) {
 	t.Run("pivot", func(t *testing.T) { btCheckPivot(t, b, data) })
 	t.Run("run", func(t *testing.T) { btCheckRunPage(t, b, data) })
 	t.Run("hostile", func(t *testing.T) { btCheckHostile(t, b, data) })
+	t.Run("live", func(t *testing.T) { btCheckLive(t, b, st) })
+	t.Run("smoothing", func(t *testing.T) { btCheckSmoothing(t, b) })
 	t.Logf("browser checks took %v", time.Since(began).Round(time.Millisecond))
 }
 
@@ -916,5 +918,77 @@ func btCheckHostile(t *testing.T, b *btBrowser, d *btData) {
 		if i == 0 {
 			b.screenshot(t, "run-hostile")
 		}
+	}
+}
+
+// btCheckLive: the page of a running run follows it without a reload: new
+// points change the chart's summary line, and the end changes the status.
+func btCheckLive(t *testing.T, b *btBrowser, st *track.Store) {
+	r, err := st.StartRun(track.RunOptions{Experiment: "live", Name: "live run", NoGit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		r.LogMetric("loss", int64(i), 1)
+	}
+	if err := r.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	b.open(t, "/run/"+r.ID())
+	title := `(document.querySelector('.chart[data-metric="loss"] h3') || {}).textContent || ''`
+	if got := btEval[string](t, b, title); !strings.Contains(got, "10 points") {
+		t.Fatalf("live run page: want the loss chart titled with 10 points, found %q", got)
+	}
+	for i := 10; i < 500; i++ {
+		r.LogMetric("loss", int64(i), 2)
+	}
+	if err := r.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.waitFor("("+title+`).includes('500 points')`, 15*time.Second); err != nil {
+		t.Errorf("live run page: new points never showed without a reload: %v (title %q)", err, btEval[string](t, b, title))
+	}
+	if err := r.End(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.waitFor(`document.querySelector('#run-head .status').textContent === 'finished' && !document.querySelector('#run-head .live')`, 15*time.Second); err != nil {
+		t.Errorf("live run page: the end of the run never showed: %v", err)
+	}
+	b.health(t, "live run page")
+}
+
+// btCheckSmoothing checks the page's debiased EMA (TensorBoard's smoothing)
+// and group statistics against values worked out by hand.
+func btCheckSmoothing(t *testing.T, b *btBrowser) {
+	b.open(t, "/")
+	// w = 0.5 on [1, 0, 0]: m = 0.5, 0.25, 0.125; debiased by 1 - 0.5^k:
+	// 1, 1/3, 1/7. A gap (null) is passed through and skipped.
+	got := btEval[[]any](t, b, `ema([1, 0, null, 0], 0.5)`)
+	want := []any{1.0, 1.0 / 3, nil, 1.0 / 7}
+	if len(got) != len(want) {
+		t.Fatalf("ema = %v, want %v", got, want)
+	}
+	for i := range want {
+		g, _ := got[i].(float64)
+		if (want[i] == nil) != (got[i] == nil) || (want[i] != nil && math.Abs(g-want[i].(float64)) > 1e-15) {
+			t.Errorf("ema = %v, want %v", got, want)
+			break
+		}
+	}
+	if got := btEval[[]float64](t, b, `ema([3, 5], 0)`); !slices.Equal(got, []float64{3, 5}) {
+		t.Errorf("ema with weight 0 = %v, want the values unchanged", got)
+	}
+	// Two members at x = 0 with 1 and 3: mean 2, sample std sqrt(2); one at
+	// x = 1 with 4: std 0.
+	type agg struct {
+		Xs, Ys, Lo, Hi []float64
+	}
+	a := btEval[agg](t, b, `(() => { const r = aggregate([{ xs: [0, 1], ys: [1, 4] }, { xs: [0], ys: [3] }], 'std'); return { Xs: r.xs, Ys: r.ys, Lo: r.lo, Hi: r.hi }; })()`)
+	if !slices.Equal(a.Xs, []float64{0, 1}) || !slices.Equal(a.Ys, []float64{2, 4}) || math.Abs(a.Hi[0]-2-math.Sqrt2) > 1e-15 || math.Abs(a.Lo[0]-2+math.Sqrt2) > 1e-15 || a.Lo[1] != 4 || a.Hi[1] != 4 {
+		t.Errorf("aggregate(std) = %+v, want x [0 1], mean [2 4], band 2 ± 1.414 and 4 ± 0", a)
+	}
+	m := btEval[agg](t, b, `(() => { const r = aggregate([{ xs: [0], ys: [1] }, { xs: [0], ys: [3] }], 'minmax'); return { Xs: r.xs, Ys: r.ys, Lo: r.lo, Hi: r.hi }; })()`)
+	if !slices.Equal(m.Lo, []float64{1}) || !slices.Equal(m.Hi, []float64{3}) {
+		t.Errorf("aggregate(minmax) = %+v, want band [1, 3]", m)
 	}
 }
