@@ -103,12 +103,17 @@ func benchFixture(b *testing.B) (*track.Store, []string) {
 func BenchmarkMetricAPI(b *testing.B) {
 	st, long := benchFixture(b)
 	h := newHandler(b, st, Options{})
-	path := "/api/runs/" + long[0] + "/metrics/loss?points=1000"
 	b.ResetTimer()
+	timeRequests(b, h, "/api/runs/"+long[0]+"/metrics/loss?points=1000")
+}
+
+// timeRequests GETs path from h b.N times and reports the mean latency.
+func timeRequests(b *testing.B, h *Handler, path string) {
+	b.Helper()
 	t0 := time.Now()
 	for range b.N {
 		if code, body, _ := get(b, h, path); code != 200 {
-			b.Fatalf("%d %s", code, body)
+			b.Fatalf("GET %s: %d %s", path, code, body)
 		}
 	}
 	b.ReportMetric(time.Since(t0).Seconds()*1000/float64(b.N), "ms/request")
@@ -119,22 +124,8 @@ func BenchmarkMetricAPI(b *testing.B) {
 func BenchmarkMetricsOfRunsAPI(b *testing.B) {
 	st, long := benchFixture(b)
 	h := newHandler(b, st, Options{})
-	ids := ""
-	for i, id := range long {
-		if i > 0 {
-			ids += ","
-		}
-		ids += id
-	}
-	path := "/api/metrics/loss?points=1000&ids=" + ids
 	b.ResetTimer()
-	t0 := time.Now()
-	for range b.N {
-		if code, body, _ := get(b, h, path); code != 200 {
-			b.Fatalf("%d %s", code, body)
-		}
-	}
-	b.ReportMetric(time.Since(t0).Seconds()*1000/float64(b.N), "ms/request")
+	timeRequests(b, h, "/api/metrics/loss?points=1000&ids="+strings.Join(long, ","))
 }
 
 // BenchmarkRunsAPI10k is GET /api/runs for the first page (100 runs),
@@ -149,15 +140,7 @@ func BenchmarkRunsAPI10k(b *testing.B) {
 		{"filter", "/api/runs?experiment=sweep&limit=100&filter=params.eta+%3D+0.5+and+metrics.fid+%3C+40"},
 		{"pivot", "/api/pivot?experiment=sweep&row=params.eta&col=params.steps&value=metrics.swd"},
 	} {
-		b.Run(c.name, func(b *testing.B) {
-			t0 := time.Now()
-			for range b.N {
-				if code, body, _ := get(b, h, c.path); code != 200 {
-					b.Fatalf("%d %s", code, body)
-				}
-			}
-			b.ReportMetric(time.Since(t0).Seconds()*1000/float64(b.N), "ms/request")
-		})
+		b.Run(c.name, func(b *testing.B) { timeRequests(b, h, c.path) })
 	}
 }
 

@@ -529,19 +529,11 @@ async function comparePage(app) {
       if (!g) {
         for (const p of per) lines.push({ label: p.run.label, color: p.run.color, xs: p.xs, ys: p.ys, lo: w > 0 ? null : p.lo, hi: w > 0 ? null : p.hi });
       } else {
-        const key = g.slice(g.indexOf('.') + 1);
-        const groups = new Map();
-        for (const p of per) {
-          const v = fieldOf(p.run.detail, g);
-          if (!groups.has(v)) groups.set(v, []);
-          groups.get(v).push(p);
-        }
-        let gi = 0;
-        for (const [v, ps] of groups) {
-          const c = color(gi++);
-          if (members.checked) for (const p of ps) lines.push({ label: p.run.label, color: c, xs: p.xs, ys: p.ys, width: 1, faint: true });
-          lines.push({ label: (key === 'row' ? v : `${key}=${v}`) + ` (n=${ps.length})`, color: c, width: 2.2, ...aggregate(ps, band.value) });
-        }
+        groupRuns(per, g).forEach((grp, gi) => {
+          const c = color(gi);
+          if (members.checked) for (const p of grp.members) lines.push({ label: p.run.label, color: c, xs: p.xs, ys: p.ys, width: 1, faint: true });
+          lines.push({ label: grp.label, color: c, width: 2.2, ...aggregate(grp.members, band.value) });
+        });
       }
       lineChart(boxes.get(k), lines, { logY: logY.checked, xLabel: mode === 'time' ? 'seconds since start' : 'step' });
     }
@@ -558,18 +550,11 @@ function barChart(box, per, g, bandMode, logY) {
   if (!g) {
     rows = per.map((p) => ({ label: p.run.label, color: p.run.color, v: p.ys[p.ys.length - 1], lo: null, hi: null }));
   } else {
-    const key = g.slice(g.indexOf('.') + 1);
-    const groups = new Map();
-    for (const p of per) {
-      const v = fieldOf(p.run.detail, g);
-      if (!groups.has(v)) groups.set(v, []);
-      if (p.ys.length) groups.get(v).push(p.ys[p.ys.length - 1]);
-    }
-    let gi = 0;
-    for (const [v, ys] of groups) {
-      const a = aggregate([{ xs: ys.map(() => 0), ys }], bandMode);
-      rows.push({ label: (key === 'row' ? v : `${key}=${v}`) + ` (n=${ys.length})`, color: color(gi++), v: a.ys[0], lo: a.lo[0], hi: a.hi[0] });
-    }
+    groupRuns(per, g).forEach((grp, gi) => {
+      // Each member's one value, all at the same x.
+      const a = aggregate(grp.members.map((p) => ({ xs: [0], ys: p.ys.slice(-1) })), bandMode);
+      rows.push({ label: grp.label, color: color(gi), v: a.ys[0], lo: a.lo[0], hi: a.hi[0] });
+    });
   }
   const vals = rows.flatMap((r) => [r.v, r.lo, r.hi]).filter((v) => v !== null && v !== undefined && isFinite(v) && (!logY || v > 0));
   const top = Math.max(...vals, 0), bottom = Math.min(...vals, 0);
@@ -598,6 +583,19 @@ function barChart(box, per, g, bandMode, logY) {
       h('span', { class: 'bar-value' }, fmtNum(r.v) + (r.lo !== null && r.hi !== null && bandMode !== 'minmax' ? ' ± ' + Number(((r.hi - r.lo) / 2).toPrecision(2)) : ''))));
   }
   fill(box, list);
+}
+
+// groupRuns splits the runs' series by field g ("params.eta", "tags.row"),
+// in order of first appearance: [{label: "eta=0 (n=3)", members}].
+function groupRuns(per, g) {
+  const key = g.slice(g.indexOf('.') + 1);
+  const groups = new Map();
+  for (const p of per) {
+    const v = fieldOf(p.run.detail, g);
+    if (!groups.has(v)) groups.set(v, []);
+    groups.get(v).push(p);
+  }
+  return [...groups].map(([v, members]) => ({ label: (key === 'row' ? v : `${key}=${v}`) + ` (n=${members.length})`, members }));
 }
 
 // fieldOf is a run's "params.KEY" or "tags.KEY" as text.
