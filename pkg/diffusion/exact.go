@@ -19,7 +19,18 @@ import (
 // the formula of gmm.Mixture.EpsAt, for x_t = sqrt(a) x_0 + sqrt(1 - a) eps (Ho et
 // al. 2020, eq. (4)). It drives any sampler where a trained model would, and holds
 // no weights (Store is nil). Its graph panics unless x has shape [B, D] and t shape [B].
-func ExactDenoiser(g *gmm.Mixture, s *Schedule) Denoiser {
+func ExactDenoiser(g *gmm.Mixture, s *Schedule) Denoiser { return exactDenoiser(g, s, PredictEps) }
+
+// ExactX0Denoiser is ExactDenoiser predicting x_0 instead of eps: the formula of
+// gmm.Mixture.X0At,
+//
+//	x0*(x_t, t) = E[x_0 | x_t] = sum_k w_k (mu_k + sqrt(a) s_k^2 (x_t - sqrt(a) mu_k) / v_k)
+//
+// which stays defined where a = abar_t = 0 (a zero terminal SNR, see
+// ScheduleConfig.ZeroTerminalSNR) and an epsilon prediction cannot give x_0.
+func ExactX0Denoiser(g *gmm.Mixture, s *Schedule) Denoiser { return exactDenoiser(g, s, PredictX0) }
+
+func exactDenoiser(g *gmm.Mixture, s *Schedule, p Prediction) Denoiser {
 	K, D := len(g.Weights), g.Dim()
 	means := make([]float64, 0, K*D)
 	logPi := make([]float64, K)
@@ -30,7 +41,7 @@ func ExactDenoiser(g *gmm.Mixture, s *Schedule) Denoiser {
 		vars0[k] = g.Stds[k] * g.Stds[k]
 	}
 	return Denoiser{
-		Prediction: PredictEps,
+		Prediction: p,
 		Fn: func(_ *model.Scope, x, t *graph.Node) *graph.Node {
 			if x.Rank() != 2 || x.Shape().Dimensions[1] != D {
 				panic(fmt.Sprintf("diffusion: ExactDenoiser wants x of shape [B, %d], got %s", D, x.Shape()))
@@ -43,11 +54,18 @@ func ExactDenoiser(g *gmm.Mixture, s *Schedule) Denoiser {
 			sa := graph.Sqrt(abar)
 			mu := cst(means, 1, K, D)                                                          // [1, K, D]
 			diff := graph.Sub(graph.ExpandAxes(x, 1), graph.Mul(graph.ExpandAxes(sa, -1), mu)) // [B, K, D]
-			v := graph.Add(graph.Mul(abar, cst(vars0, 1, K)), graph.OneMinus(abar))            // [B, K]
-			r2 := graph.ReduceSum(graph.Square(diff), -1)                                      // [B, K]
+			s2 := cst(vars0, 1, K)
+			v := graph.Add(graph.Mul(abar, s2), graph.OneMinus(abar)) // [B, K]
+			r2 := graph.ReduceSum(graph.Square(diff), -1)             // [B, K]
 			logw := graph.Sub(graph.Sub(cst(logPi, 1, K), graph.MulScalar(graph.Log(v), 0.5*float64(D))),
 				graph.Div(r2, graph.MulScalar(v, 2)))
-			w := graph.Softmax(logw, -1)                                                      // [B, K]
+			w := graph.Softmax(logw, -1) // [B, K]
+			if p == PredictX0 {
+				// sum_k w_k (mu_k + sqrt(a) s_k^2 diff_k / v_k)
+				shrink := graph.ExpandAxes(graph.Div(graph.Mul(sa, s2), v), -1) // [B, K, 1]
+				post := graph.Add(graph.BroadcastToShape(mu, diff.Shape()), graph.Mul(shrink, diff))
+				return graph.ReduceSum(graph.Mul(graph.ExpandAxes(w, -1), post), 1)
+			}
 			eps := graph.ReduceSum(graph.Mul(graph.ExpandAxes(graph.Div(w, v), -1), diff), 1) // [B, D]
 			return graph.Mul(graph.Sqrt(graph.OneMinus(abar)), eps)
 		},

@@ -22,8 +22,9 @@ func Example() {
 
 // ExampleTimesteps shows the spacings of S = 5 of T = 1000 steps.
 func ExampleTimesteps() {
+	s := diffusion.MustNewSchedule(diffusion.ScheduleConfig{Kind: diffusion.Linear, T: 1000})
 	for _, sp := range diffusion.Spacings {
-		ts, _ := diffusion.Timesteps(sp, 1000, 5)
+		ts, _ := s.Timesteps(sp, 5) // Timesteps(sp, 1000, 5) for all but karras
 		fmt.Println(sp, ts)
 	}
 	// Output:
@@ -31,4 +32,5 @@ func ExampleTimesteps() {
 	// trailing [199 399 599 799 999]
 	// linspace [0 250 500 749 999]
 	// quadratic [0 50 200 450 800]
+	// karras [0 142 593 843 999]
 }

@@ -27,10 +27,28 @@ const (
 	// DDIM paper's sigma-hat row of Table 1 with Variance = FixedLarge,
 	// sigma-hat_t = sqrt(1 - abar_t / abar_prev).
 	DDPMStrided SamplerKind = "ddpm-strided"
+	// DPMSolverPP2M is DPM-Solver++(2M), Lu et al. (2022) Algorithm 2, with data
+	// prediction (see DPMSolverPP2MInput).
+	DPMSolverPP2M SamplerKind = "dpmpp-2m"
+	// UniPC is UniPC of order 2 with the UniC corrector, Zhao et al. (2023), B(h)
+	// = exp(-h) - 1 (see UniPCInput).
+	UniPC SamplerKind = "unipc"
+	// PLMS is PNDM's pseudo linear multi-step method, Liu et al. (2022), with
+	// lower-order Adams-Bashforth warm-up steps (see PLMSInput).
+	PLMS SamplerKind = "plms"
+	// Heun is Karras et al. (2022) Algorithm 1, deterministic, on the VP
+	// schedule's sigmas: two model evaluations a step (see HeunInputs).
+	Heun SamplerKind = "heun"
 )
 
 // SamplerKinds lists every sampler kind.
-var SamplerKinds = []SamplerKind{DDIM, DDPM, DDPMStrided}
+var SamplerKinds = []SamplerKind{DDIM, DDPM, DDPMStrided, DPMSolverPP2M, UniPC, PLMS, Heun}
+
+// Stochastic reports whether the sampler draws noise at its steps (DDIM with eta
+// > 0, DDPM and DDPMStrided); the others solve the probability-flow ODE.
+func (k SamplerKind) Stochastic(eta float64) bool {
+	return k == DDPM || k == DDPMStrided || (k == DDIM && eta > 0)
+}
 
 // ParseSamplerKind returns the sampler named s, or an error listing the allowed names.
 func ParseSamplerKind(s string) (SamplerKind, error) { return parseEnum("sampler", s, SamplerKinds) }
@@ -109,14 +127,19 @@ func (c SamplerConfig) Validate(T int) error {
 	if !(c.Eta >= 0) || math.IsInf(c.Eta, 0) {
 		return fmt.Errorf("sampler: eta = %v, want a finite eta >= 0", c.Eta)
 	}
+	if c.Eta != 0 && c.Kind != DDIM && c.Kind != DDPM && c.Kind != DDPMStrided {
+		return fmt.Errorf("sampler: eta = %v, but only ddim has an eta; %s is deterministic", c.Eta, c.Kind)
+	}
 	if _, err := ParseVariance(string(c.Variance)); err != nil {
 		return fmt.Errorf("sampler: %w", err)
 	}
 	if !(c.ClipX0 >= 0) || math.IsInf(c.ClipX0, 0) {
 		return fmt.Errorf("sampler: clip_x0 = %v, want 0 (off) or a finite value > 0", c.ClipX0)
 	}
-	if _, err := Timesteps(c.Spacing, T, c.Steps); err != nil {
-		return fmt.Errorf("sampler: %w", err)
+	if c.Spacing != Karras { // Karras needs the schedule: NewSampler checks it
+		if _, err := Timesteps(c.Spacing, T, c.Steps); err != nil {
+			return fmt.Errorf("sampler: %w", err)
+		}
 	}
 	return nil
 }
@@ -234,12 +257,22 @@ func NewSampler(b compute.Backend, s *Schedule, d Denoiser, c SamplerConfig) (*S
 	if err := checkDenoiser(d); err != nil {
 		return nil, err
 	}
-	return &Sampler{Backend: b, Schedule: s, Denoiser: d, Config: c.withDefaults(s.T()), DType: dtypes.Float32}, nil
+	c = c.withDefaults(s.T())
+	ts, err := s.Timesteps(c.Spacing, c.Steps)
+	if err != nil {
+		return nil, fmt.Errorf("sampler: %w", err)
+	}
+	for _, t := range ts {
+		if s.AlphasCumprod[t] == 0 && d.Prediction == PredictEps {
+			return nil, fmt.Errorf("sampler: timestep %d has abar = 0 (a zero terminal SNR), where an epsilon-prediction model cannot give x0 = (x - sqrt(1 - abar) eps)/sqrt(abar): use a v- or x0-prediction model, or a spacing that does not visit t = %d (leading)", t, t)
+		}
+	}
+	return &Sampler{Backend: b, Schedule: s, Denoiser: d, Config: c, DType: dtypes.Float32}, nil
 }
 
 // Timesteps is the sampler's increasing sequence of timesteps; sampling visits it backwards.
 func (sm *Sampler) Timesteps() []int {
-	ts, err := Timesteps(sm.Config.Spacing, sm.Schedule.T(), sm.Config.Steps)
+	ts, err := sm.Schedule.Timesteps(sm.Config.Spacing, sm.Config.Steps)
 	if err != nil {
 		panic(err) // validated in NewSampler
 	}
@@ -294,31 +327,35 @@ func (sm *Sampler) Sample(shape []int, xT []float64, noise NoiseSource, opts Sam
 		if sm.stepExec == nil {
 			sm.stepExec = sm.newStepExec(false)
 		}
-		xt := tensorOf(x, sm.DType, shape)
-		for i := len(ts) - 1; i >= 0; i-- {
-			prev := -1
-			if i > 0 {
-				prev = ts[i-1]
-			}
-			k := sm.Schedule.Coefs(sm.Config, ts[i], prev)
-			if k.Sigma > 0 {
+		zeros := tensorOf(make([]float64, n), sm.DType, shape)
+		defer zeros.FinalizeAll()
+		eval := func(x *tensors.Tensor, t int, in stepInput, h [numHist]*tensors.Tensor, noisy bool) stepOut {
+			if noisy {
 				noise.Fill(z)
 			} else {
 				clear(z)
 			}
-			out := sm.stepExec.MustExec(xt, tensorOf(z, sm.DType, shape), tensors.FromValue(int32(k.T)), sm.coefTensor(stepInput{StepCoefs: k}))
-			xt.FinalizeAll()
-			xt = out[0]
-			res.Timesteps = append(res.Timesteps, k.T)
-			if opts.Trajectory {
-				res.XT = append(res.XT, toFloat64(xt))
-				res.X0Hat = append(res.X0Hat, toFloat64(out[1]))
+			args := []any{x, tensorOf(z, sm.DType, shape), tensors.FromValue(int32(t)), sm.coefTensor(in)}
+			for _, hj := range h {
+				if hj == nil {
+					hj = zeros
+				}
+				args = append(args, hj)
 			}
-			out[1].FinalizeAll()
+			out := sm.stepExec.MustExec(args...)
+			return stepOut{xNext: out[0], x0: out[1], eps: out[2], u: out[3]}
+		}
+		record := func(t int, x, x0 *tensors.Tensor) {
+			res.Timesteps = append(res.Timesteps, t)
+			if opts.Trajectory {
+				res.XT = append(res.XT, toFloat64(x))
+				res.X0Hat = append(res.X0Hat, toFloat64(x0))
+			}
 			if opts.Progress != nil {
-				opts.Progress(len(ts)-i, len(ts))
+				opts.Progress(len(res.Timesteps), len(ts))
 			}
 		}
+		xt := sm.walk(tensorOf(x, sm.DType, shape), ts, eval, record)
 		res.X0 = toFloat64(xt)
 		xt.FinalizeAll()
 	})
@@ -353,10 +390,10 @@ func (sm *Sampler) Invert(shape []int, x0 []float64) (xT []float64, err error) {
 		for _, t := range sm.Timesteps() {
 			at := sm.Schedule.AlphasCumprod[t]
 			k := stepInput{StepCoefs: StepCoefs{T: t, AbarT: at, X0: math.Sqrt(at), Eps: math.Sqrt(1 - at),
-				SqrtAbar: math.Sqrt(at), SqrtOneMin: math.Sqrt(1 - at)}, AbarCur: aCur}
-			out := sm.invExec.MustExec(x, z, tensors.FromValue(int32(t)), sm.coefTensor(k))
+				SqrtAbar: math.Sqrt(at), SqrtOneMin: math.Sqrt(1 - at)}, AbarCur: aCur, UX: 1}
+			out := sm.invExec.MustExec(x, z, tensors.FromValue(int32(t)), sm.coefTensor(k), z, z, z)
 			x.FinalizeAll()
-			out[1].FinalizeAll()
+			free(out[1:]...)
 			x = out[0]
 			aCur = at
 		}
@@ -378,6 +415,12 @@ type stepInput struct {
 	// AbarCur is a_cur, the abar of the x that an inversion step starts from (1 for
 	// the data): x0_hat = (x - sqrt(1 - a_cur) eps_hat) / sqrt(a_cur). Sampling ignores it.
 	AbarCur float64
+	// UX, U0, UE and UH make the sample u that Xt multiplies (see solvers.go):
+	// u = UX x + U0 x0_hat + UE eps_hat + sum_j UH_j h_j; u = x for one-step samplers.
+	UX, U0, UE float64
+	UH         [numHist]float64
+	// H_j multiplies the history tensor h_j in x_next.
+	H [numHist]float64
 }
 
 // The slots of the packed step tensor, in order. pack writes them and unpackStep
@@ -391,7 +434,12 @@ const (
 	slotSqrtOneMin           // StepCoefs.SqrtOneMin = sqrt(1 - abar_t)
 	slotSqrtAbarCur          // sqrt(AbarCur), read by the inversion graph only
 	slotSqrtOneMinCur        // sqrt(1 - AbarCur), read by the inversion graph only
-	numSlots
+	slotUX                   // stepInput.UX
+	slotU0                   // stepInput.U0
+	slotUE                   // stepInput.UE
+	slotUH                   // stepInput.UH, numHist slots
+	slotH = slotUH + numHist // stepInput.H, numHist slots
+	numSlots = slotH + numHist
 )
 
 // pack lays k out in the slot order, shape [numSlots].
@@ -400,6 +448,9 @@ func (k stepInput) pack() []float64 {
 	v[slotX0], v[slotEps], v[slotXt], v[slotSigma] = k.X0, k.Eps, k.Xt, k.Sigma
 	v[slotSqrtAbar], v[slotSqrtOneMin] = k.SqrtAbar, k.SqrtOneMin
 	v[slotSqrtAbarCur], v[slotSqrtOneMinCur] = math.Sqrt(k.AbarCur), math.Sqrt(1-k.AbarCur)
+	v[slotUX], v[slotU0], v[slotUE] = k.UX, k.U0, k.UE
+	copy(v[slotUH:], k.UH[:])
+	copy(v[slotH:], k.H[:])
 	return v
 }
 
@@ -409,16 +460,23 @@ type stepNodes struct {
 	X0, Eps, Xt, Sigma         *graph.Node
 	SqrtAbar, SqrtOneMin       *graph.Node
 	SqrtAbarCur, SqrtOneMinCur *graph.Node
+	UX, U0, UE                 *graph.Node
+	UH, H                      [numHist]*graph.Node
 }
 
 // unpackStep reads the slots of a packed step tensor of shape [numSlots].
 func unpackStep(coefs *graph.Node) stepNodes {
 	c := func(i int) *graph.Node { return graph.Reshape(graph.Slice(coefs, graph.AxisElem(i))) }
-	return stepNodes{
+	n := stepNodes{
 		X0: c(slotX0), Eps: c(slotEps), Xt: c(slotXt), Sigma: c(slotSigma),
 		SqrtAbar: c(slotSqrtAbar), SqrtOneMin: c(slotSqrtOneMin),
 		SqrtAbarCur: c(slotSqrtAbarCur), SqrtOneMinCur: c(slotSqrtOneMinCur),
+		UX: c(slotUX), U0: c(slotU0), UE: c(slotUE),
 	}
+	for j := range numHist {
+		n.UH[j], n.H[j] = c(slotUH+j), c(slotH+j)
+	}
+	return n
 }
 
 // coefTensor is k packed into a tensor of the sampler's dtype.
@@ -427,7 +485,8 @@ func (sm *Sampler) coefTensor(k stepInput) *tensors.Tensor {
 }
 
 // newStepExec compiles one reverse step (or one inversion step) as a graph of
-// (x_t, z, t, coefs) -> (x_prev, x0_hat). The timestep and the coefficients are
+// (x_t, z, t, coefs, h_0, h_1, h_2) -> (x_next, x0_hat, eps_hat, u), the
+// combination of stepInput. The timestep and the coefficients are
 // inputs, so one compiled graph serves every step.
 func (sm *Sampler) newStepExec(invert bool) *model.Exec {
 	store := sm.Denoiser.Store
@@ -437,7 +496,8 @@ func (sm *Sampler) newStepExec(invert bool) *model.Exec {
 	clip := sm.Config.ClipX0
 	pred := sm.Denoiser.Prediction
 	fn := sm.Denoiser.Fn
-	return model.MustNewExec(sm.Backend, store, func(scope *model.Scope, x, z, t, coefs *graph.Node) (*graph.Node, *graph.Node) {
+	return model.MustNewExec(sm.Backend, store, func(scope *model.Scope, in []*graph.Node) []*graph.Node {
+		x, z, t, coefs, hist := in[0], in[1], in[2], in[3], in[4:]
 		batch := x.Shape().Dimensions[0]
 		tb := graph.BroadcastToDims(t, batch)
 		out := fn(scope, x, tb)
@@ -450,9 +510,14 @@ func (sm *Sampler) newStepExec(invert bool) *model.Exec {
 			x0 = graph.ClipScalar(x0, -clip, clip)
 			eps = graph.Div(graph.Sub(x, graph.Mul(k.SqrtAbar, x0)), k.SqrtOneMin)
 		}
-		xPrev := graph.Add(graph.Add(graph.Mul(k.X0, x0), graph.Mul(k.Eps, eps)),
-			graph.Add(graph.Mul(k.Xt, x), graph.Mul(k.Sigma, z)))
-		return xPrev, x0
+		u := graph.Add(graph.Add(graph.Mul(k.UX, x), graph.Mul(k.U0, x0)), graph.Mul(k.UE, eps))
+		xNext := graph.Add(graph.Add(graph.Mul(k.X0, x0), graph.Mul(k.Eps, eps)), graph.Mul(k.Sigma, z))
+		for j, h := range hist {
+			u = graph.Add(u, graph.Mul(k.UH[j], h))
+			xNext = graph.Add(xNext, graph.Mul(k.H[j], h))
+		}
+		xNext = graph.Add(xNext, graph.Mul(k.Xt, u))
+		return []*graph.Node{xNext, x0, eps, u}
 	})
 }
 

@@ -277,7 +277,8 @@ func TestSamplerConfigValidate(t *testing.T) {
 		cfg  SamplerConfig
 		want string
 	}{
-		{SamplerConfig{Kind: "plms", Steps: 10}, `unknown sampler "plms"`},
+		{SamplerConfig{Kind: "pndm", Steps: 10}, `unknown sampler "pndm"`},
+		{SamplerConfig{Kind: DPMSolverPP2M, Steps: 10, Eta: 0.5}, "only ddim has an eta"},
 		{SamplerConfig{Kind: DDIM, Steps: 1001}, "steps = 1001, want 1 <= steps <= T = 1000"},
 		{SamplerConfig{Kind: DDIM, Steps: 0}, "steps = 0"},
 		{SamplerConfig{Kind: DDIM, Steps: 10, Eta: -0.1}, "eta = -0.1"},

@@ -66,6 +66,11 @@ type ScheduleConfig struct {
 	BetaEnd   float64 `json:"beta_end,omitempty" toml:"beta_end"`
 	// Betas are the user's betas for Custom; T is then len(Betas). Ignored by other kinds.
 	Betas []float64 `json:"betas,omitempty" toml:"betas"`
+	// ZeroTerminalSNR rescales the schedule so that abar_{T-1} = 0 exactly: the
+	// last step destroys all signal (Lin et al. 2024, arXiv 2305.08891,
+	// Algorithm 1; see ZeroTerminalSNR). Samplers that visit t = T-1 then need a
+	// model that predicts x0 or v there.
+	ZeroTerminalSNR bool `json:"zero_terminal_snr,omitempty" toml:"zero_terminal_snr"`
 }
 
 // DefaultT is the number of steps used when ScheduleConfig.T is zero.
@@ -177,7 +182,43 @@ func NewSchedule(c ScheduleConfig) (*Schedule, error) {
 			return nil, fmt.Errorf("schedule %s: beta[%d] = %v, want every beta in (0, 1)", c.Kind, i, b)
 		}
 	}
+	if c.ZeroTerminalSNR {
+		if c.T < 2 {
+			return nil, fmt.Errorf("schedule: field \"zero_terminal_snr\" needs T >= 2, got T = %d", c.T)
+		}
+		betas = ZeroTerminalSNR(betas)
+	}
 	return newScheduleFromBetas(c, betas), nil
+}
+
+// ZeroTerminalSNR returns betas rescaled to a zero terminal SNR, Lin et al.
+// (2024, arXiv 2305.08891) Algorithm 1: with r_t = sqrt(abar_t) of betas,
+//
+//	r'_t = (r_t - r_{T-1}) r_0 / (r_0 - r_{T-1})
+//
+// so that r'_0 = r_0 and r'_{T-1} = 0, then abar'_t = r'_t^2 and beta'_t = 1 -
+// abar'_t / abar'_{t-1} (beta'_0 = 1 - abar'_0), which makes beta'_{T-1} = 1.
+func ZeroTerminalSNR(betas []float64) []float64 {
+	T := len(betas)
+	r := make([]float64, T)
+	prod := 1.0
+	for t, b := range betas {
+		prod *= 1 - b
+		r[t] = math.Sqrt(prod)
+	}
+	r0, rT := r[0], r[T-1]
+	out := make([]float64, T)
+	prev := 1.0
+	for t := range r {
+		v := (r[t] - rT) * r0 / (r0 - rT)
+		if t == T-1 {
+			v = 0 // exactly, whatever the rounding above
+		}
+		abar := v * v
+		out[t] = 1 - abar/prev
+		prev = abar
+	}
+	return out
 }
 
 // MustNewSchedule is NewSchedule for configurations known to be valid; it panics on error.

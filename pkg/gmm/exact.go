@@ -20,21 +20,8 @@ func (g *Mixture) EpsAt(x []float64, abar float64) []float64 {
 		panic(fmt.Sprintf("gmm: Mixture.EpsAt: len(x) = %d, want %d", len(x), g.Dim()))
 	}
 	m := g.marginal(abar)
-	d := float64(len(x))
-	logw := make([]float64, len(g.Weights))
-	for k := range logw {
-		v := m.Stds[k] * m.Stds[k]
-		r2 := 0.0
-		for j, xj := range x {
-			diff := xj - m.Means[k][j]
-			r2 += diff * diff
-		}
-		logw[k] = math.Log(g.Weights[k]) - 0.5*d*math.Log(v) - r2/(2*v)
-	}
-	lse := logSumExp(logw)
 	eps := make([]float64, len(x))
-	for k := range logw {
-		w := math.Exp(logw[k] - lse)
+	for k, w := range g.responsibilities(x, abar) {
 		v := m.Stds[k] * m.Stds[k]
 		for j, xj := range x {
 			eps[j] += w * (xj - m.Means[k][j]) / v
@@ -47,23 +34,51 @@ func (g *Mixture) EpsAt(x []float64, abar float64) []float64 {
 }
 
 // X0At is the exact (MMSE-optimal) prediction of the data, E[x_0 | x_t], at noise
-// level abar: by Tweedie's formula it is x_t with the exact noise removed,
+// level abar: with the responsibilities w_k of EpsAt and v_k = abar s_k^2 + 1 - abar,
 //
-//	x0*(x_t, t) = (x_t - sqrt(1 - abar) eps*(x_t, t)) / sqrt(abar)
+//	x0*(x_t, t) = sum_k w_k (mu_k + sqrt(abar) s_k^2 (x_t - sqrt(abar) mu_k) / v_k)
 //
-// with eps* = EpsAt(x_t, abar) (Ho et al. 2020, eq. (4) solved for x_0). For one
-// component N(mu, s^2 I) it is mu + sqrt(abar) s^2 (x_t - sqrt(abar) mu) / v,
-// v = abar s^2 + 1 - abar. It panics if len(x) != D.
+// the posterior mean of each component weighted by its responsibility. It equals
+// (x_t - sqrt(1 - abar) eps*) / sqrt(abar) (Tweedie's formula, Ho et al. 2020,
+// eq. (4) solved for x_0) and stays defined at abar = 0, where it is the
+// mixture's mean. It panics if len(x) != D.
 func (g *Mixture) X0At(x []float64, abar float64) []float64 {
 	if len(x) != g.Dim() {
 		panic(fmt.Sprintf("gmm: Mixture.X0At: len(x) = %d, want %d", len(x), g.Dim()))
 	}
-	eps := g.EpsAt(x, abar)
+	w := g.responsibilities(x, abar)
+	sa := math.Sqrt(abar)
 	x0 := make([]float64, len(x))
-	for j, xj := range x {
-		x0[j] = (xj - math.Sqrt(1-abar)*eps[j]) / math.Sqrt(abar)
+	for k, wk := range w {
+		s2 := g.Stds[k] * g.Stds[k]
+		v := abar*s2 + 1 - abar
+		for j, xj := range x {
+			mu := g.Means[k][j]
+			x0[j] += wk * (mu + sa*s2*(xj-sa*mu)/v)
+		}
 	}
 	return x0
+}
+
+// responsibilities are w_k = P(component k | x_t) at noise level abar.
+func (g *Mixture) responsibilities(x []float64, abar float64) []float64 {
+	m := g.marginal(abar)
+	d := float64(len(x))
+	logw := make([]float64, len(g.Weights))
+	for k := range logw {
+		v := m.Stds[k] * m.Stds[k]
+		r2 := 0.0
+		for j, xj := range x {
+			diff := xj - m.Means[k][j]
+			r2 += diff * diff
+		}
+		logw[k] = math.Log(g.Weights[k]) - 0.5*d*math.Log(v) - r2/(2*v)
+	}
+	lse := logSumExp(logw)
+	for k := range logw {
+		logw[k] = math.Exp(logw[k] - lse)
+	}
+	return logw
 }
 
 // marginal is the law of x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps when x_0 ~ g:
