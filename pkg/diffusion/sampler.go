@@ -426,20 +426,20 @@ type stepInput struct {
 // The slots of the packed step tensor, in order. pack writes them and unpackStep
 // reads them; nothing else knows the order.
 const (
-	slotX0            = iota // StepCoefs.X0
-	slotEps                  // StepCoefs.Eps
-	slotXt                   // StepCoefs.Xt
-	slotSigma                // StepCoefs.Sigma
-	slotSqrtAbar             // StepCoefs.SqrtAbar = sqrt(abar_t)
-	slotSqrtOneMin           // StepCoefs.SqrtOneMin = sqrt(1 - abar_t)
-	slotSqrtAbarCur          // sqrt(AbarCur), read by the inversion graph only
-	slotSqrtOneMinCur        // sqrt(1 - AbarCur), read by the inversion graph only
-	slotUX                   // stepInput.UX
-	slotU0                   // stepInput.U0
-	slotUE                   // stepInput.UE
-	slotUH                   // stepInput.UH, numHist slots
-	slotH = slotUH + numHist // stepInput.H, numHist slots
-	numSlots = slotH + numHist
+	slotX0            = iota             // StepCoefs.X0
+	slotEps                              // StepCoefs.Eps
+	slotXt                               // StepCoefs.Xt
+	slotSigma                            // StepCoefs.Sigma
+	slotSqrtAbar                         // StepCoefs.SqrtAbar = sqrt(abar_t)
+	slotSqrtOneMin                       // StepCoefs.SqrtOneMin = sqrt(1 - abar_t)
+	slotSqrtAbarCur                      // sqrt(AbarCur), read by the inversion graph only
+	slotSqrtOneMinCur                    // sqrt(1 - AbarCur), read by the inversion graph only
+	slotUX                               // stepInput.UX
+	slotU0                               // stepInput.U0
+	slotUE                               // stepInput.UE
+	slotUH                               // stepInput.UH, numHist slots
+	slotH             = slotUH + numHist // stepInput.H, numHist slots
+	numSlots          = slotH + numHist
 )
 
 // pack lays k out in the slot order, shape [numSlots].
