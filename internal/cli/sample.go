@@ -29,13 +29,34 @@ type sampleFlags struct {
 }
 
 func (f *sampleFlags) register(fs *flagSet) {
-	fs.StringVar(&f.sampler, "sampler", "ddim", "sampler: ddim|ddpm|ddpm-strided (ddpm runs all T steps; ddpm-strided is the DDIM paper's sigma-hat)")
-	fs.StringVar(&f.variance, "variance", "", "DDPM variance: fixed-small|fixed-large (default fixed-small for ddpm, fixed-large for ddpm-strided)")
-	fs.Float64Var(&f.eta, "eta", 0, "DDIM eta >= 0 (0: deterministic; 1: DDPM's posterior variance)")
-	fs.IntVar(&f.steps, "steps", 0, "number of sampling steps S, 1 <= S <= T (ddim, ddpm-strided); ddpm ignores it")
+	fs.StringVar(&f.sampler, "sampler", "ddim", "sampler: "+samplerList()+" (ddpm runs all T steps; ddpm-strided is the DDIM paper's sigma-hat; heun makes 2 model calls a step)")
+	fs.StringVar(&f.variance, "variance", "", "DDPM variance (ddpm, ddpm-strided only): fixed-small|fixed-large (default fixed-small for ddpm, fixed-large for ddpm-strided)")
+	fs.Float64Var(&f.eta, "eta", 0, "DDIM eta >= 0 (ddim only; 0: deterministic; 1: DDPM's posterior variance)")
+	fs.IntVar(&f.steps, "steps", 0, "number of sampling steps S, 1 <= S <= T; ddpm ignores it")
 	fs.StringVar(&f.spacing, "spacing", "leading", "timestep spacing: "+spacingList())
 	fs.Float64Var(&f.clip, "clip", 0, "clip x0_hat to [-c, c] at every step (0: off)")
 	fs.StringVar(&f.dtype, "dtype", "float32", "computation dtype: float32|float64")
+}
+
+func samplerList() string {
+	var s []string
+	for _, k := range diffusion.SamplerKinds {
+		s = append(s, string(k))
+	}
+	return strings.Join(s, "|")
+}
+
+// checkSet refuses the flags that mean nothing for the sampler chosen (set
+// holds the flags given on the command line).
+func (f *sampleFlags) checkSet(set map[string]bool) error {
+	k := diffusion.SamplerKind(f.sampler)
+	if set["eta"] && k != diffusion.DDIM {
+		return cmdline.Usagef("--eta applies to --sampler ddim only; %s has no eta", f.sampler)
+	}
+	if set["variance"] && k != diffusion.DDPM && k != diffusion.DDPMStrided {
+		return cmdline.Usagef("--variance applies to --sampler ddpm and ddpm-strided only")
+	}
+	return nil
 }
 
 // config turns the flags into a sampler configuration for T steps, checked by
@@ -72,7 +93,7 @@ var samplerFields = map[string]string{
 }
 
 func runSample(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("sample", "sample (--model gmm --gmm FILE.json --schedule KIND --T N | --checkpoint DIR) --sampler ddim|ddpm|ddpm-strided [--variance fixed-small|fixed-large] --eta E --steps S --spacing SPACING [--clip c] [--dtype float32|float64] --n N --seed SEED [--init FILE.json] --out FILE.json|FILE.png [--quiet]", stdout)
+	fs := newFlagSet("sample", "sample (--model gmm --gmm FILE.json --schedule KIND --T N [--zero-terminal-snr] | --checkpoint DIR) --sampler "+samplerList()+" [--variance fixed-small|fixed-large] [--eta E] --steps S --spacing SPACING [--clip c] [--dtype float32|float64] --n N --seed SEED [--init FILE.json] --out FILE.json|FILE.png [--quiet]", stdout)
 	modelName := fs.String("model", "gmm", "denoiser: gmm (the exact denoiser of a Gaussian mixture); ignored with --checkpoint")
 	checkpoint := fs.String("checkpoint", "", "sample a trained model: a checkpoint (or checkpoint folder) written by difflab train; its schedule is used")
 	raw := fs.Bool("raw-weights", false, "with --checkpoint, use the raw weights instead of their EMA")
@@ -95,6 +116,9 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 		if *out == "" {
 			return cmdline.Usagef("--out is required: FILE.json, FILE.png, or - for stdout")
 		}
+		if err := smp.checkSet(set); err != nil {
+			return err
+		}
 		var (
 			sch   *diffusion.Schedule
 			den   diffusion.Denoiser
@@ -102,8 +126,8 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 			err   error
 		)
 		if *checkpoint != "" {
-			if set["schedule"] || set["T"] || set["beta-start"] || set["beta-end"] || set["gmm"] {
-				return cmdline.Usagef("--checkpoint uses the schedule it was trained with; drop --schedule, --T, --beta-start, --beta-end and --gmm")
+			if set["schedule"] || set["T"] || set["beta-start"] || set["beta-end"] || set["gmm"] || set["zero-terminal-snr"] {
+				return cmdline.Usagef("--checkpoint uses the schedule it was trained with; drop --schedule, --T, --beta-start, --beta-end, --zero-terminal-snr and --gmm")
 			}
 			l, err := pipeline.LoadCheckpoint(*checkpoint, *raw)
 			if err != nil {
@@ -125,6 +149,10 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 				return cmdline.Usagef("--gmm: %v", err)
 			}
 			den, shape = diffusion.ExactDenoiser(g, sch), []int{g.Dim()}
+			if sch.Config.ZeroTerminalSNR {
+				// E[x0 | x_t] directly: defined at abar_{T-1} = 0, where x0 from eps is not.
+				den = diffusion.ExactX0Denoiser(g, sch)
+			}
 		}
 		cfg, dt, err := smp.config(sch.T())
 		if err != nil {

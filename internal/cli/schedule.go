@@ -41,17 +41,20 @@ type scheduleFlags struct {
 	kind             string
 	T                int
 	betaStart, betaE float64
+	zeroTerminalSNR  bool
 }
 
 func (f *scheduleFlags) register(fs interface {
 	StringVar(*string, string, string, string)
 	IntVar(*int, string, int, string)
 	Float64Var(*float64, string, float64, string)
+	BoolVar(*bool, string, bool, string)
 }, kindFlag string) {
 	fs.StringVar(&f.kind, kindFlag, "linear", "noise schedule: "+kindList())
 	fs.IntVar(&f.T, "T", diffusion.DefaultT, "number of diffusion steps T (timesteps 0..T-1)")
 	fs.Float64Var(&f.betaStart, "beta-start", 0, "first beta of linear, scaled-linear and sigmoid (0: the kind's default, 1e-4; 0.00085 for scaled-linear)")
 	fs.Float64Var(&f.betaE, "beta-end", 0, "last beta of linear, scaled-linear and sigmoid (0: the kind's default, 0.02; 0.012 for scaled-linear)")
+	fs.BoolVar(&f.zeroTerminalSNR, "zero-terminal-snr", false, "rescale the schedule to abar_{T-1} = 0 (Lin et al. 2024, Algorithm 1)")
 }
 
 func kindList() string {
@@ -73,15 +76,15 @@ func (f *scheduleFlags) schedule(kindFlag string) (*diffusion.Schedule, error) {
 		// Not Validate's to catch: in a ScheduleConfig, T = 0 means the default.
 		return nil, cmdline.Usagef("--T %d: want T >= 1", f.T)
 	}
-	s, err := diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: kind, T: f.T, BetaStart: f.betaStart, BetaEnd: f.betaE})
+	s, err := diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: kind, T: f.T, BetaStart: f.betaStart, BetaEnd: f.betaE, ZeroTerminalSNR: f.zeroTerminalSNR})
 	if err != nil {
-		return nil, flagError(err, map[string]string{"kind": kindFlag, "T": "T", "beta_start": "beta-start", "beta_end": "beta-end"})
+		return nil, flagError(err, map[string]string{"kind": kindFlag, "T": "T", "beta_start": "beta-start", "beta_end": "beta-end", "zero_terminal_snr": "zero-terminal-snr"})
 	}
 	return s, nil
 }
 
 func runSchedule(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("schedule", "schedule --kind "+kindList()+" --T N [--beta-start a --beta-end b] [--format json|csv|table]", stdout)
+	fs := newFlagSet("schedule", "schedule --kind "+kindList()+" --T N [--beta-start a --beta-end b] [--zero-terminal-snr] [--format json|csv|table]", stdout)
 	var sf scheduleFlags
 	sf.register(fs, "kind")
 	format := fs.String("format", "json", "output format: json (an object of float64 arrays at full precision), csv or table")
@@ -95,7 +98,7 @@ func runSchedule(args []string, stdout, stderr io.Writer) int {
 		}
 		switch *format {
 		case "json":
-			obj := map[string]any{"kind": s.Config.Kind, "T": s.T()}
+			obj := map[string]any{"kind": s.Config.Kind, "T": s.T(), "zero_terminal_snr": s.Config.ZeroTerminalSNR}
 			for _, c := range scheduleColumns {
 				obj[c.name] = c.table(s)
 			}
@@ -132,15 +135,20 @@ func runSchedule(args []string, stdout, stderr io.Writer) int {
 }
 
 func runTimesteps(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("timesteps", "timesteps --spacing leading|trailing|linspace|quadratic --T N --steps S", stdout)
+	fs := newFlagSet("timesteps", "timesteps --spacing "+spacingList()+" --T N --steps S [--schedule KIND --zero-terminal-snr (for karras)]", stdout)
 	spacing := fs.String("spacing", "leading", "spacing rule: "+spacingList())
-	T := fs.Int("T", diffusion.DefaultT, "number of diffusion steps T")
+	var sf scheduleFlags
+	sf.register(fs, "schedule") // karras reads the schedule's noise levels
 	steps := fs.Int("steps", 0, "number of sampling steps S, 1 <= S <= T (required)")
 	if done, code := parse(fs, args, stderr); done {
 		return code
 	}
 	return finish("timesteps", func() error {
-		ts, err := diffusion.Timesteps(diffusion.Spacing(*spacing), *T, *steps)
+		s, err := sf.schedule("schedule")
+		if err != nil {
+			return err
+		}
+		ts, err := s.Timesteps(diffusion.Spacing(*spacing), *steps)
 		if err != nil {
 			return flagError(err, map[string]string{"spacing": "spacing", "T": "T", "steps": "steps", "": "spacing"})
 		}
