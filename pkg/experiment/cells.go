@@ -16,18 +16,33 @@ const RowSigmaHat = "sigma-hat"
 type Cell struct {
 	Schedule diffusion.ScheduleKind
 	Spacing  diffusion.Spacing
-	Sampler  diffusion.SamplerKind // DDIM or DDPMStrided
-	Eta      float64               // DDIM only
-	Steps    int
-	Seed     uint64
+	Sampler  diffusion.SamplerKind // DDIM, DDPMStrided or an ODE solver
+	// Steps is the column: the number of steps S, or of model evaluations
+	// with GridConfig.EqualNFE (see samplerSteps).
+	Eta   float64 // DDIM only
+	Steps int
+	Seed  uint64
 }
 
-// Row is the cell's row of Table 1: "eta=0", "eta=0.2", ... or "sigma-hat".
+// Row is the cell's row of Table 1: "eta=0", "eta=0.2", ... or "sigma-hat", or
+// the name of an ODE solver ("dpmpp-2m", "heun", ...).
 func (c Cell) Row() string {
-	if c.Sampler == diffusion.DDPMStrided {
+	switch c.Sampler {
+	case diffusion.DDPMStrided:
 		return RowSigmaHat
+	case diffusion.DDIM:
+		return "eta=" + strconv.FormatFloat(c.Eta, 'g', -1, 64)
 	}
-	return "eta=" + strconv.FormatFloat(c.Eta, 'g', -1, 64)
+	return string(c.Sampler)
+}
+
+// samplerSteps is the number of sampler steps of the column Steps: Steps
+// itself, but with equal NFE for heun, (Steps + 1) / 2 (2S - 1 evaluations).
+func (c Cell) samplerSteps(equalNFE bool) int {
+	if equalNFE && c.Sampler == diffusion.Heun {
+		return max(1, (c.Steps+1)/2)
+	}
+	return c.Steps
 }
 
 // Key identifies the cell within an experiment.
@@ -35,14 +50,16 @@ func (c Cell) Key() string {
 	return fmt.Sprintf("schedule=%s spacing=%s %s S=%d seed=%d", c.Schedule, c.Spacing, c.Row(), c.Steps, c.Seed)
 }
 
-// SamplerConfig is the cell's sampler configuration.
-func (c Cell) SamplerConfig(clip float64) diffusion.SamplerConfig {
+// SamplerConfig is the cell's sampler configuration (equalNFE: see
+// GridConfig.EqualNFE).
+func (c Cell) SamplerConfig(clip float64, equalNFE bool) diffusion.SamplerConfig {
 	sc := diffusion.SamplerConfig{
-		Kind: c.Sampler, Steps: c.Steps, Spacing: c.Spacing, ClipX0: clip,
+		Kind: c.Sampler, Steps: c.samplerSteps(equalNFE), Spacing: c.Spacing, ClipX0: clip,
 	}
-	if sc.Kind == diffusion.DDIM {
+	switch sc.Kind {
+	case diffusion.DDIM:
 		sc.Eta = c.Eta
-	} else {
+	case diffusion.DDPMStrided:
 		sc.Variance = diffusion.FixedLarge
 	}
 	return sc
@@ -72,7 +89,8 @@ func (c *Config) Cells() []Cell {
 	return out
 }
 
-// Rows lists the table rows in order: the etas, then sigma-hat.
+// Rows lists the table rows in order: the etas, the ODE solvers in the order
+// of grid.samplers, then sigma-hat.
 func (c *Config) Rows() []string {
 	var rows []string
 	for _, smp := range c.Grid.Samplers {
@@ -80,6 +98,11 @@ func (c *Config) Rows() []string {
 			for _, eta := range c.Grid.Etas {
 				rows = append(rows, Cell{Sampler: smp, Eta: eta}.Row())
 			}
+		}
+	}
+	for _, smp := range c.Grid.Samplers {
+		if smp != diffusion.DDIM && smp != diffusion.DDPMStrided {
+			rows = append(rows, Cell{Sampler: smp}.Row())
 		}
 	}
 	for _, smp := range c.Grid.Samplers {

@@ -123,9 +123,15 @@ type ModelConfig struct {
 
 // GridConfig is the sampler grid: samplers x etas x steps x spacings.
 type GridConfig struct {
-	// Samplers: diffusion.DDIM (one row per eta) and diffusion.DDPMStrided (the
-	// sigma-hat row). Default ["ddim", "ddpm-strided"].
+	// Samplers: diffusion.DDIM (one row per eta), diffusion.DDPMStrided (the
+	// sigma-hat row) and the ODE solvers dpmpp-2m, unipc, plms and heun (a row
+	// each). Default ["ddim", "ddpm-strided"].
 	Samplers []diffusion.SamplerKind `toml:"samplers" json:"samplers"`
+	// EqualNFE makes Steps the number of model evaluations rather than of
+	// steps, so that samplers compare at equal cost: heun, with two evaluations a
+	// step but the last, then takes (NFE + 1) / 2 steps (at most NFE
+	// evaluations); the others one step per evaluation.
+	EqualNFE bool `toml:"equal_nfe" json:"equal_nfe,omitempty"`
 	// Etas of DDIM. Default [0, 0.2, 0.5, 1] (the DDIM paper's Table 1).
 	Etas []float64 `toml:"etas" json:"etas"`
 	// Steps S. Default [10, 20, 50, 100, 1000]; each must be <= T.
@@ -283,7 +289,7 @@ func (c Config) withDefaults() Config {
 		c.Eval.N = 2000
 	}
 	if len(c.Eval.Metrics) == 0 {
-		c.Eval.Metrics = c.allowedMetrics()
+		c.Eval.Metrics = c.defaultMetrics()
 	}
 	if c.Eval.Primary == "" && len(c.Eval.Metrics) > 0 {
 		c.Eval.Primary = c.Eval.Metrics[0]
@@ -347,8 +353,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	for i, s := range c.Grid.Samplers {
-		if s != diffusion.DDIM && s != diffusion.DDPMStrided {
-			return fmt.Errorf("field grid.samplers[%d] = %q, want ddim or ddpm-strided (ddpm-strided at S = T is DDPM)", i, s)
+		if s == diffusion.DDPM || !slices.Contains(diffusion.SamplerKinds, s) {
+			return fmt.Errorf("field grid.samplers[%d] = %q, want one of ddim, ddpm-strided (at S = T it is DDPM), dpmpp-2m, unipc, plms, heun", i, s)
+		}
+	}
+	if slices.Contains(c.Eval.Metrics, "ode_error") {
+		for _, cell := range c.Cells() {
+			if cell.Sampler.Stochastic(cell.Eta) {
+				return fmt.Errorf("field eval.metrics has ode_error, the distance to the probability-flow ODE's solution, but row %s draws noise: use deterministic samplers only (ddim with etas = [0], dpmpp-2m, unipc, plms, heun)", cell.Row())
+			}
 		}
 	}
 	for i, e := range c.Grid.Etas {
@@ -364,8 +377,20 @@ func (c *Config) Validate() error {
 			if S < 1 || S > c.T {
 				return fmt.Errorf("field grid.steps[%d] = %d, want 1 <= S <= T = %d", i, S, c.T)
 			}
-			if _, err := diffusion.Timesteps(sp, c.T, S); err != nil {
-				return fmt.Errorf("field grid.steps[%d] = %d with spacing %s: %w", i, S, sp, err)
+			for _, sched := range c.Schedules {
+				if sched == diffusion.Custom || !slices.Contains(diffusion.ScheduleKinds, sched) {
+					continue // reported below
+				}
+				s, err := diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: sched, T: c.T})
+				if err != nil {
+					return fmt.Errorf("field schedules: %w", err)
+				}
+				for _, smp := range c.Grid.Samplers {
+					steps := Cell{Sampler: smp, Steps: S}.samplerSteps(c.Grid.EqualNFE)
+					if _, err := s.Timesteps(sp, steps); err != nil {
+						return fmt.Errorf("field grid.steps[%d] = %d with spacing %s and schedule %s: %w", i, S, sp, sched, err)
+					}
+				}
 			}
 		}
 	}
@@ -400,9 +425,20 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// allowedMetrics are the names of the metrics registry that apply to the
-// experiment's mode and data, in report order.
+// allowedMetrics are the names of the metrics registry that an experiment of
+// this mode and data may ask for: the defaults, and for samples of 2-D data
+// the solver's ode_error too.
 func (c *Config) allowedMetrics() []string {
+	m := c.defaultMetrics()
+	if c.Mode == ModeSample && !c.isImage() {
+		m = append(m, metrics.Names(metrics.Solutions)...)
+	}
+	return m
+}
+
+// defaultMetrics are the names of the metrics registry that apply to the
+// experiment's mode and data, in report order: what eval.metrics defaults to.
+func (c *Config) defaultMetrics() []string {
 	switch {
 	case c.Mode == ModeInversion:
 		return metrics.Names(metrics.Reconstructions)

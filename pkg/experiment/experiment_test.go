@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -147,7 +148,11 @@ func TestConfigValidation(t *testing.T) {
 		}, `field schedules[1] = "quad"`},
 		{func(s string) string { return strings.Replace(s, `n = 300`, `n = 300`+"\nmetrics = [\"fid\"]", 1) }, `field eval.metrics[0] = "fid"`},
 		{func(s string) string { return strings.Replace(s, `T = 100`, "T = 100\ncolour = 3", 1) }, "unknown field(s) colour"},
-		{func(s string) string { return strings.Replace(s, `[grid]`, "[grid]\nsamplers = [\"plms\"]", 1) }, `field grid.samplers[0] = "plms"`},
+		{func(s string) string { return strings.Replace(s, `[grid]`, "[grid]\nsamplers = [\"pndm\"]", 1) }, `field grid.samplers[0] = "pndm"`},
+		{func(s string) string { return strings.Replace(s, `[grid]`, "[grid]\nsamplers = [\"ddpm\"]", 1) }, `field grid.samplers[0] = "ddpm"`},
+		{func(s string) string {
+			return strings.Replace(s, `n = 300`, "n = 300\nmetrics = [\"swd\", \"ode_error\"]", 1)
+		}, "but row eta=1 draws noise"},
 	} {
 		_, err := Load(writeExperiment(t, c.edit(smallConfig)))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -331,6 +336,29 @@ func TestGoals(t *testing.T) {
 	for name, want := range map[string]track.Goal{"loglik": track.Maximize, "recall": track.Maximize, "swd": "", "fid": "", "latent_std": ""} {
 		if g[name] != want {
 			t.Errorf("Goals()[%q] = %q, want %q", name, g[name], want)
+		}
+	}
+}
+
+// TestSolverRowsAndEqualNFE: each ODE solver is a row of its own, and with
+// equal_nfe a column is a budget of model evaluations (heun: (NFE + 1)/2 steps).
+func TestSolverRowsAndEqualNFE(t *testing.T) {
+	c := &Config{Schedules: []diffusion.ScheduleKind{diffusion.Linear}, Seeds: []uint64{1},
+		Grid: GridConfig{Samplers: []diffusion.SamplerKind{diffusion.DDPMStrided, diffusion.Heun, diffusion.DDIM, diffusion.DPMSolverPP2M},
+			Etas: []float64{0}, Steps: []int{10}, Spacings: []diffusion.Spacing{diffusion.Leading}, EqualNFE: true}}
+	if got, want := c.Rows(), []string{"eta=0", "heun", "dpmpp-2m", "sigma-hat"}; !slices.Equal(got, want) {
+		t.Errorf("Rows = %v, want %v", got, want)
+	}
+	for _, cell := range c.Cells() {
+		want := 10
+		if cell.Sampler == diffusion.Heun {
+			want = 5
+		}
+		if got := cell.SamplerConfig(0, true).Steps; got != want {
+			t.Errorf("%s at NFE 10: %d steps, want %d", cell.Row(), got, want)
+		}
+		if got := cell.SamplerConfig(0, false).Steps; got != 10 {
+			t.Errorf("%s without equal_nfe: %d steps, want 10", cell.Row(), got)
 		}
 	}
 }

@@ -25,7 +25,8 @@ const ReportFile = "report.md"
 // table holds a metric's mean and spread over seeds by row and S.
 type table struct {
 	metric metrics.Metric
-	T      int // the schedule's T: S = T makes sigma-hat DDPM itself
+	T      int    // the schedule's T: S = T makes sigma-hat DDPM itself
+	col    string // what the columns count: "S" (steps) or "NFE"
 	rows   []string
 	steps  []int
 	mean   map[string]map[int]float64
@@ -39,7 +40,7 @@ const floorRow = "true vs true"
 func (res *Results) table(schedule diffusion.ScheduleKind, spacing diffusion.Spacing, metric string) *table {
 	c := res.Config
 	m, _ := metrics.Lookup(metric)
-	t := &table{metric: m, T: c.T, rows: c.Rows(), steps: slices.Clone(c.Grid.Steps),
+	t := &table{metric: m, T: c.T, col: c.columnName(), rows: c.Rows(), steps: slices.Clone(c.Grid.Steps),
 		mean: map[string]map[int]float64{}, std: map[string]map[int]float64{}, count: map[string]map[int]int{}}
 	slices.Sort(t.steps)
 	vals := map[string]map[int][]float64{}
@@ -97,7 +98,7 @@ func (t *table) get(row string, S int) (float64, bool) {
 func (t *table) markdown(w io.Writer) {
 	fmt.Fprintf(w, "| %s | ", t.metric.Name)
 	for _, S := range t.steps {
-		fmt.Fprintf(w, "S = %d | ", S)
+		fmt.Fprintf(w, "%s = %d | ", t.col, S)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprint(w, "|---|")
@@ -303,14 +304,14 @@ func convergeObservation(ranked []*table, small, large int) string {
 		a, okA := t.spread(small)
 		b, okB := t.spread(large)
 		if okA && okB && (b < a) != converge {
-			others = append(others, fmt.Sprintf("%s: %s at S = %d and %s at S = %d", t.metric.Name, formatMetric(a), small, formatMetric(b), large))
+			others = append(others, fmt.Sprintf("%s: %s at %s = %d and %s at %s = %d", t.metric.Name, formatMetric(a), t.col, small, formatMetric(b), t.col, large))
 		}
 	}
 	var msg string
 	if converge {
-		msg = fmt.Sprintf("The rows converge as S grows: the spread between rows (%s) is %s at S = %d and %s at S = %d, as in the paper.", primary.metric.Name, formatMetric(s0), small, formatMetric(s1), large)
+		msg = fmt.Sprintf("The rows converge as %s grows: the spread between rows (%s) is %s at %s = %d and %s at %s = %d, as in the paper.", primary.col, primary.metric.Name, formatMetric(s0), primary.col, small, formatMetric(s1), primary.col, large)
 	} else {
-		msg = fmt.Sprintf("The rows do **not** converge as S grows: the spread between rows (%s) is %s at S = %d and %s at S = %d; the paper's rows converge.", primary.metric.Name, formatMetric(s0), small, formatMetric(s1), large)
+		msg = fmt.Sprintf("The rows do **not** converge as %s grows: the spread between rows (%s) is %s at %s = %d and %s at %s = %d; the paper's rows converge.", primary.col, primary.metric.Name, formatMetric(s0), primary.col, small, formatMetric(s1), primary.col, large)
 	}
 	if len(others) > 0 {
 		verb := "do **not** converge"
@@ -425,10 +426,23 @@ func (res *Results) Markdown(written time.Time, have figures) []byte {
 			}
 			parts = append(parts, "DDIM with eta = "+strings.Join(etas, ", ")+" (Song et al. 2021, eq. (16))")
 		}
+		var solvers []string
+		for _, smp := range c.Grid.Samplers {
+			if smp != diffusion.DDIM && smp != diffusion.DDPMStrided {
+				solvers = append(solvers, string(smp))
+			}
+		}
+		if len(solvers) > 0 {
+			parts = append(parts, "the ODE solvers "+strings.Join(solvers, ", ")+" (difflab's diffusion package documents each update rule)")
+		}
 		if slices.Contains(c.Grid.Samplers, diffusion.DDPMStrided) {
 			parts = append(parts, "sigma-hat, strided DDPM with sigma-hat_t = sqrt(1 - abar_t/abar_prev)")
 		}
-		fmt.Fprintf(&md, "Rows: %s; columns: the number of sampling steps S. Best value per column in bold.\n\n", strings.Join(parts, "; "))
+		cols := "the number of sampling steps S"
+		if c.Grid.EqualNFE {
+			cols = "the number of model evaluations NFE (heun takes (NFE + 1)/2 steps, 2S - 1 evaluations)"
+		}
+		fmt.Fprintf(&md, "Rows: %s; columns: %s. Best value per column in bold.\n\n", strings.Join(parts, "; "), cols)
 	}
 	fmt.Fprintf(&md, "Metrics:\n")
 	for _, name := range c.Eval.Metrics {
@@ -461,9 +475,14 @@ func (res *Results) Markdown(written time.Time, have figures) []byte {
 			}
 			fmt.Fprintln(&md)
 			for _, t := range tables {
+				if t.metric.Domain == metrics.Solutions && len(t.steps) > 1 {
+					t.orderMarkdown(&md)
+				}
+			}
+			for _, t := range tables {
 				if t == primary {
 					if name := plotFile(t.metric.Name, tag); have[name] != nil {
-						fmt.Fprintf(&md, "![%s against S, %s](%s)\n\n", t.metric.Name, tag, name)
+						fmt.Fprintf(&md, "![%s against %s, %s](%s)\n\n", t.metric.Name, t.col, tag, name)
 					}
 					continue
 				}
@@ -631,7 +650,67 @@ func (t *table) plot(w io.Writer, sched diffusion.ScheduleKind, spacing diffusio
 			}
 		}
 	}
-	return plot.Lines(w, plot.LineOptions{Title: fmt.Sprintf("%s against S (%s, %s)", t.metric.Name, sched, spacing), XLabel: "S (sampling steps)", YLabel: t.metric.Name, LogX: true, LogY: logY}, series...)
+	xl := "S (sampling steps)"
+	if t.col == colNFE {
+		xl = "NFE (model evaluations)"
+	}
+	return plot.Lines(w, plot.LineOptions{Title: fmt.Sprintf("%s against %s (%s, %s)", t.metric.Name, t.col, sched, spacing), XLabel: xl, YLabel: t.metric.Name, LogX: true, LogY: logY}, series...)
+}
+
+// colNFE names the columns of an experiment with grid.equal_nfe.
+const colNFE = "NFE"
+
+// columnName is what the report's columns count: "S", or "NFE" with
+// grid.equal_nfe.
+func (c *Config) columnName() string {
+	if c.Grid.EqualNFE {
+		return colNFE
+	}
+	return "S"
+}
+
+// orders returns, per row, the measured convergence order of the metric: the
+// slope -d log(value) / d log(column) of a least-squares line through the
+// columns, and between the two largest columns alone (NaN where a row lacks
+// positive values there).
+func (t *table) orders() (fit, last map[string]float64) {
+	fit, last = map[string]float64{}, map[string]float64{}
+	for _, row := range t.rows {
+		var xs, ys []float64
+		for _, S := range t.steps {
+			if v, ok := t.get(row, S); ok && v > 0 {
+				xs, ys = append(xs, math.Log(float64(S))), append(ys, math.Log(v))
+			}
+		}
+		fit[row], last[row] = math.NaN(), math.NaN()
+		if len(xs) < 2 {
+			continue
+		}
+		n := len(xs)
+		last[row] = -(ys[n-1] - ys[n-2]) / (xs[n-1] - xs[n-2])
+		var mx, my float64
+		for i := range xs {
+			mx, my = mx+xs[i]/float64(n), my+ys[i]/float64(n)
+		}
+		var sxy, sxx float64
+		for i := range xs {
+			sxy += (xs[i] - mx) * (ys[i] - my)
+			sxx += (xs[i] - mx) * (xs[i] - mx)
+		}
+		fit[row] = -sxy / sxx
+	}
+	return fit, last
+}
+
+// orderMarkdown writes the measured convergence order of each row.
+func (t *table) orderMarkdown(w io.Writer) {
+	fit, last := t.orders()
+	fmt.Fprintf(w, "Measured convergence order of %s (its slope against %s on log-log axes: 1 is first order, 2 second):\n\n", t.metric.Name, t.col)
+	fmt.Fprintf(w, "| row | fit over all %s | between %s = %d and %d |\n|---|---:|---:|\n", t.col, t.col, t.steps[max(0, len(t.steps)-2)], t.steps[len(t.steps)-1])
+	for _, row := range t.rows {
+		fmt.Fprintf(w, "| %s | %.2f | %.2f |\n", row, fit[row], last[row])
+	}
+	fmt.Fprintln(w)
 }
 
 // sampleGrid draws the first seed's samples of every cell, rows by eta and columns

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/difflab/difflab/pkg/progress"
 	"github.com/difflab/difflab/pkg/track"
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 )
 
 // Runner runs an experiment's grid.
@@ -38,10 +40,11 @@ type Runner struct {
 	Progress io.Writer
 	// Backend runs the graphs; nil means backend.New().
 	Backend      compute.Backend
-	testSet      *data.Dataset        // image datasets' test split, loaded once
-	truthSampler data.Sampler         // the true distribution of 2-D data, loaded once
-	truthGMM     *gmm.Mixture         // the same when it is a Gaussian mixture
-	cls          *features.Classifier // the image metrics' feature extractor
+	testSet      *data.Dataset          // image datasets' test split, loaded once
+	truthSampler data.Sampler           // the true distribution of 2-D data, loaded once
+	truthGMM     *gmm.Mixture           // the same when it is a Gaussian mixture
+	cls          *features.Classifier   // the image metrics' feature extractor
+	odeRef       map[odeKey][][]float64 // fine ODE solutions for ode_error, by schedule and seed
 
 	// Only, when set, keeps the cells of the grid for which it returns true, for
 	// programs that need a part of a grid (the demo); nil keeps them all.
@@ -257,7 +260,7 @@ func (c *Config) cellCost(cell Cell) float64 {
 // grid itself, so growing the grid reuses finished cells.
 func (c *Config) evalHash() string {
 	cc := *c
-	cc.Grid = GridConfig{ClipX0: c.Grid.ClipX0}
+	cc.Grid = GridConfig{ClipX0: c.Grid.ClipX0, EqualNFE: c.Grid.EqualNFE} // equal_nfe changes what a column's cell runs
 	cc.Seeds, cc.Schedules, cc.Description, cc.Report = nil, nil, "", ReportConfig{}
 	cc.Eval.Primary = ""
 	return cc.Hash() + "-m" + metrics.Version
@@ -393,7 +396,13 @@ func (r *Runner) floor(seed uint64) (map[string]float64, error) {
 	n := r.Config.Eval.N
 	ref := truth.Sample(n, newRand(seed, streamReference))
 	x := truth.Sample(n, newRand(seed, streamFloor))
-	res, err := metrics.Evaluate(r.Config.Eval.Metrics, metrics.Input{X: x, Ref: ref, GMM: mix, Seed: seed})
+	var names []string // a true sample has no ODE solution to be compared with
+	for _, name := range r.Config.Eval.Metrics {
+		if m, _ := metrics.Lookup(name); m.Domain != metrics.Solutions {
+			names = append(names, name)
+		}
+	}
+	res, err := metrics.Evaluate(names, metrics.Input{X: x, Ref: ref, GMM: mix, Seed: seed})
 	if err != nil {
 		return nil, err
 	}
@@ -404,9 +413,52 @@ func (r *Runner) floor(seed uint64) (map[string]float64, error) {
 	return out, nil
 }
 
+// odeKey identifies a fine ODE solution: the schedule, the seed of x_T and
+// the timestep it starts from.
+type odeKey struct {
+	schedule diffusion.ScheduleKind
+	seed     uint64
+	start    int
+}
+
+// odeSolution returns, for ode_error, where a fine solution of the
+// probability-flow ODE takes the cell's x_T: Heun (Karras et al. 2022,
+// Algorithm 1) over every timestep from the cell's first (noisiest) one down
+// to 0, in float64, from the same eval.n draws of the cell's seed that the
+// cell's deterministic sampler starts from. It is computed once per schedule,
+// seed and first timestep.
+func (r *Runner) odeSolution(cell Cell, sm0 *diffusion.Sampler, den diffusion.Denoiser, dim int) ([][]float64, error) {
+	ts := sm0.Timesteps()
+	k := odeKey{cell.Schedule, cell.Seed, ts[len(ts)-1]}
+	if ref, ok := r.odeRef[k]; ok {
+		return ref, nil
+	}
+	n := r.Config.Eval.N
+	// The schedule cut after the first timestep: the same abar_t for t <= start,
+	// so the denoiser is queried as in the full one.
+	s, err := diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: diffusion.Custom, Betas: sm0.Schedule.Betas[:k.start+1]})
+	if err != nil {
+		return nil, err
+	}
+	sm, err := diffusion.NewSampler(r.Backend, s, den, diffusion.SamplerConfig{Kind: diffusion.Heun, Steps: s.T(), Spacing: diffusion.Linspace})
+	if err != nil {
+		return nil, err
+	}
+	sm.DType = dtypes.Float64
+	out, err := sm.Sample([]int{n, dim}, nil, diffusion.NewPCGNoise(cell.Seed), diffusion.SampleOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("the fine ODE solution: %w", err)
+	}
+	if r.odeRef == nil {
+		r.odeRef = map[odeKey][][]float64{}
+	}
+	r.odeRef[k] = rows(out.X0, dim)
+	return r.odeRef[k], nil
+}
+
 func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoiser) (CellResult, error) {
 	c := r.Config
-	sm, err := diffusion.NewSampler(r.Backend, s, den, cell.SamplerConfig(*c.Grid.ClipX0))
+	sm, err := diffusion.NewSampler(r.Backend, s, den, cell.SamplerConfig(*c.Grid.ClipX0, c.Grid.EqualNFE))
 	if err != nil {
 		return CellResult{}, err
 	}
@@ -453,13 +505,19 @@ func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoise
 	}
 	secs := time.Since(t0).Seconds()
 	x := rows(flat, dim)
-	results, err := metrics.Evaluate(c.Eval.Metrics, metrics.Input{X: x, Ref: ref, GMM: mix, Latent: latent, Seed: cell.Seed})
+	in := metrics.Input{X: x, Ref: ref, GMM: mix, Latent: latent, Seed: cell.Seed}
+	if slices.Contains(c.Eval.Metrics, "ode_error") {
+		if in.ODE, err = r.odeSolution(cell, sm, den, dim); err != nil {
+			return CellResult{}, err
+		}
+	}
+	results, err := metrics.Evaluate(c.Eval.Metrics, in)
 	if err != nil {
 		return CellResult{}, err
 	}
 
 	params := track.Params{}
-	vals := map[string]float64{"time/sample_s": secs, "time/steps_per_s": float64(cell.Steps*((n+bs-1)/bs)) / secs}
+	vals := map[string]float64{"time/sample_s": secs, "time/steps_per_s": float64(cell.Steps*((n+bs-1)/bs)) / secs, "nfe": float64(sm.NFE())}
 	for _, m := range results {
 		vals[m.Name] = m.Value
 		for k, v := range m.Params {

@@ -33,6 +33,10 @@ const (
 	Images
 	// Reconstructions: data encoded to x_T and decoded back (DDIM inversion).
 	Reconstructions
+	// Solutions: a sample against a fine solution of the probability-flow ODE
+	// from the same x_T (deterministic samplers). Experiments compute these only
+	// when asked.
+	Solutions
 )
 
 // Input is what metrics are computed from; each metric reads the fields of its
@@ -51,6 +55,9 @@ type Input struct {
 	// Features and RefFeatures are the classifier's features of the generated and
 	// the real images, Probs its class probabilities of the generated ones (Images).
 	Features, RefFeatures, Probs [][]float64
+	// ODE holds, point for point with X, the fine ODE solution from the same x_T
+	// (Solutions).
+	ODE [][]float64
 	// Seed seeds the metrics' own randomness (projections, bandwidths, subsets).
 	Seed uint64
 }
@@ -133,6 +140,9 @@ var registry = []Metric{
 	{Name: "recon_mse", Domain: Reconstructions, LogAxis: true,
 		Doc:     "mean squared error per coordinate between data x_0 and its DDIM reconstruction (encode to x_T with the eta = 0 update, decode back); lower is better",
 		Compute: func(in Input) (Result, error) { return ReconstructionMSE(in.X, in.Ref), nil }},
+	{Name: "ode_error", Domain: Solutions, LogAxis: true,
+		Doc:     "root-mean-square distance of each sample to where a fine solution of the probability-flow ODE (Heun over every timestep from the sampler's first one down to 0) takes the same x_T: the solver's error; lower is better",
+		Compute: func(in Input) (Result, error) { return ODEError(in.X, in.ODE), nil }},
 	{Name: "latent_std", Domain: Reconstructions, Direction: Descriptive, LogAxis: true,
 		Doc:     "standard deviation of the encoded x_T's coordinates (1 for a latent that looks like N(0, I))",
 		Compute: func(in Input) (Result, error) { return LatentStd(in.Latent, len(in.X)), nil }},
@@ -169,7 +179,7 @@ func Evaluate(names []string, in Input) ([]Result, error) {
 	for _, name := range names {
 		m, ok := Lookup(name)
 		if !ok {
-			return nil, fmt.Errorf("metrics: unknown metric %q, want one of %s", name, strings.Join(Names(Points, Mixture, Images, Reconstructions), ", "))
+			return nil, fmt.Errorf("metrics: unknown metric %q, want one of %s", name, strings.Join(Names(Points, Mixture, Images, Reconstructions, Solutions), ", "))
 		}
 		r, err := m.Compute(in)
 		if err != nil {
