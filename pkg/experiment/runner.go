@@ -424,7 +424,7 @@ type odeKey struct {
 // odeSolution returns, for ode_error, where a fine solution of the
 // probability-flow ODE takes the cell's x_T: Heun (Karras et al. 2022,
 // Algorithm 1) over every timestep from the cell's first (noisiest) one down
-// to 0, in float64, from the same eval.n draws of the cell's seed that the
+// to 0 (in float64 for the exact denoiser), from the same eval.n draws of the cell's seed that the
 // cell's deterministic sampler starts from. It is computed once per schedule,
 // seed and first timestep.
 func (r *Runner) odeSolution(cell Cell, sm0 *diffusion.Sampler, den diffusion.Denoiser, dim int) ([][]float64, error) {
@@ -444,7 +444,9 @@ func (r *Runner) odeSolution(cell Cell, sm0 *diffusion.Sampler, den diffusion.De
 	if err != nil {
 		return nil, err
 	}
-	sm.DType = dtypes.Float64
+	if den.Store == nil { // the exact denoiser; a trained model's weights are float32
+		sm.DType = dtypes.Float64
+	}
 	out, err := sm.Sample([]int{n, dim}, nil, diffusion.NewPCGNoise(cell.Seed), diffusion.SampleOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("the fine ODE solution: %w", err)
