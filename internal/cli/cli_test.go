@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,6 +54,43 @@ func TestScheduleJSONFullPrecision(t *testing.T) {
 		code, out, _ := run(t, "schedule", "--kind", "linear", "--T", "5", "--format", f)
 		if code != 0 || strings.Count(out, "\n") != 6 {
 			t.Errorf("schedule --format %s: exit %d, %d lines, want 6:\n%s", f, code, strings.Count(out, "\n"), out)
+		}
+	}
+}
+
+// TestZeroTerminalSNRFlags: --zero-terminal-snr reaches the schedule, the
+// timesteps and the sampler (which then uses the exact x0 denoiser at t = 999).
+func TestZeroTerminalSNRFlags(t *testing.T) {
+	code, out, errs := run(t, "schedule", "--kind", "linear", "--zero-terminal-snr")
+	var got struct {
+		AlphasCumprod []float64 `json:"alphas_cumprod"`
+		ZTSNR         bool      `json:"zero_terminal_snr"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || !got.ZTSNR || got.AlphasCumprod[999] != 0 || got.AlphasCumprod[998] <= 0 {
+		t.Fatalf("schedule --zero-terminal-snr: exit %d (%s), abar_998, abar_999 = %v", code, errs, got.AlphasCumprod[998:])
+	}
+	code, out, _ = run(t, "timesteps", "--spacing", "karras", "--steps", "5", "--zero-terminal-snr")
+	if code != 0 || strings.TrimSpace(out) != "[0,816,988,998,999]" {
+		t.Errorf("timesteps karras with zero terminal SNR: exit %d, %s", code, out)
+	}
+	gmm := writeFile(t, "gmm.json", gmmJSON)
+	for _, smp := range []string{"ddim", "dpmpp-2m", "unipc", "plms", "heun"} {
+		code, out, errs := run(t, "sample", "--gmm", gmm, "--zero-terminal-snr", "--spacing", "trailing", "--sampler", smp, "--steps", "8", "--n", "4", "--seed", "3", "--out", "-")
+		_, again, _ := run(t, "sample", "--gmm", gmm, "--zero-terminal-snr", "--spacing", "trailing", "--sampler", smp, "--steps", "8", "--n", "4", "--seed", "3", "--out", "-")
+		if again != out {
+			t.Errorf("sample --sampler %s: the same seed gave different bytes", smp)
+		}
+		var res struct{ Samples [][]float64 }
+		if code != 0 || json.Unmarshal([]byte(out), &res) != nil || len(res.Samples) != 4 {
+			t.Errorf("sample --sampler %s --zero-terminal-snr: exit %d, %s %s", smp, code, out, errs)
+			continue
+		}
+		for _, p := range res.Samples {
+			for _, v := range p {
+				if math.IsNaN(v) || math.Abs(v) > 10 {
+					t.Errorf("sample --sampler %s --zero-terminal-snr: sample %v", smp, p)
+				}
+			}
 		}
 	}
 }
