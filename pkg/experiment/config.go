@@ -50,6 +50,11 @@ type Config struct {
 	// model is trained. Default ["linear"]; diffusion.Custom is not allowed.
 	Schedules []diffusion.ScheduleKind `toml:"schedules" json:"schedules"`
 	T         int                      `toml:"T" json:"T"` // diffusion steps; default 1000
+	// ZeroTerminalSNR rescales every schedule to abar_{T-1} = 0 (Lin et al. 2024,
+	// Algorithm 1; see diffusion.ScheduleConfig), for training and sampling. The
+	// exact denoiser then predicts x0; a trained model must predict v or x0 when
+	// the spacing visits t = T-1.
+	ZeroTerminalSNR bool `toml:"zero_terminal_snr" json:"zero_terminal_snr,omitempty"`
 	Grid      GridConfig               `toml:"grid" json:"grid"`
 	Eval      EvalConfig               `toml:"eval" json:"eval"`
 	Report    ReportConfig             `toml:"report" json:"report"`
@@ -381,7 +386,7 @@ func (c *Config) Validate() error {
 				if sched == diffusion.Custom || !slices.Contains(diffusion.ScheduleKinds, sched) {
 					continue // reported below
 				}
-				s, err := diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: sched, T: c.T})
+				s, err := diffusion.NewSchedule(c.ScheduleConfig(sched))
 				if err != nil {
 					return fmt.Errorf("field schedules: %w", err)
 				}
@@ -423,6 +428,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// ScheduleConfig is the experiment's schedule of the given kind.
+func (c *Config) ScheduleConfig(kind diffusion.ScheduleKind) diffusion.ScheduleConfig {
+	return diffusion.ScheduleConfig{Kind: kind, T: c.T, ZeroTerminalSNR: c.ZeroTerminalSNR}
 }
 
 // allowedMetrics are the names of the metrics registry that an experiment of

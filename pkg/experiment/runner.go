@@ -133,7 +133,7 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 		}
 		s, ok := scheds[cell.Schedule]
 		if !ok {
-			s, err = diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: cell.Schedule, T: c.T})
+			s, err = diffusion.NewSchedule(c.ScheduleConfig(cell.Schedule))
 			if err != nil {
 				return res, err
 			}
@@ -211,7 +211,7 @@ func (r *Runner) scheduleVLB(ctx context.Context, sched diffusion.ScheduleKind, 
 	}
 	s := scheds[sched]
 	if s == nil {
-		if s, err = diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: sched, T: c.T}); err != nil {
+		if s, err = diffusion.NewSchedule(c.ScheduleConfig(sched)); err != nil {
 			return nil, err
 		}
 	}
@@ -296,6 +296,9 @@ func (r *Runner) model(ctx context.Context, s *diffusion.Schedule) (diffusion.De
 		if err != nil {
 			return diffusion.Denoiser{}, err
 		}
+		if s.Config.ZeroTerminalSNR {
+			return diffusion.ExactX0Denoiser(g, s), nil // defined at abar = 0
+		}
 		return diffusion.ExactDenoiser(g, s), nil
 	}
 	if c.Model.Kind == ModelCheckpoint {
@@ -306,9 +309,9 @@ func (r *Runner) model(ctx context.Context, s *diffusion.Schedule) (diffusion.De
 		if err != nil {
 			return diffusion.Denoiser{}, err
 		}
-		if l.Schedule.Config.Kind != s.Config.Kind || l.Schedule.T() != s.T() {
-			return diffusion.Denoiser{}, fmt.Errorf("experiment: field model.checkpoint was trained with schedule %s, T = %d, but the experiment asks for %s, T = %d",
-				l.Schedule.Config.Kind, l.Schedule.T(), s.Config.Kind, s.T())
+		if l.Schedule.Config.Kind != s.Config.Kind || l.Schedule.T() != s.T() || l.Schedule.Config.ZeroTerminalSNR != s.Config.ZeroTerminalSNR {
+			return diffusion.Denoiser{}, fmt.Errorf("experiment: field model.checkpoint was trained with schedule %s, T = %d, zero terminal SNR %v, but the experiment asks for %s, T = %d, zero terminal SNR %v",
+				l.Schedule.Config.Kind, l.Schedule.T(), l.Schedule.Config.ZeroTerminalSNR, s.Config.Kind, s.T(), s.Config.ZeroTerminalSNR)
 		}
 		return l.Denoiser, nil
 	}
@@ -345,7 +348,7 @@ func (c *Config) Recipe(schedule diffusion.ScheduleKind) (*pipeline.Recipe, erro
 		}
 		r.Data.GMM = abs
 	}
-	r.Schedule = diffusion.ScheduleConfig{Kind: schedule, T: c.T}
+	r.Schedule = c.ScheduleConfig(schedule)
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("experiment: field model.train: %w", err)
 	}
@@ -436,9 +439,12 @@ func (r *Runner) odeSolution(cell Cell, sm0 *diffusion.Sampler, den diffusion.De
 	n := r.Config.Eval.N
 	// The schedule cut after the first timestep: the same abar_t for t <= start,
 	// so the denoiser is queried as in the full one.
-	s, err := diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: diffusion.Custom, Betas: sm0.Schedule.Betas[:k.start+1]})
-	if err != nil {
-		return nil, err
+	s := sm0.Schedule
+	if k.start < s.T()-1 {
+		var err error
+		if s, err = diffusion.NewSchedule(diffusion.ScheduleConfig{Kind: diffusion.Custom, Betas: s.Betas[:k.start+1]}); err != nil {
+			return nil, err
+		}
 	}
 	sm, err := diffusion.NewSampler(r.Backend, s, den, diffusion.SamplerConfig{Kind: diffusion.Heun, Steps: s.T(), Spacing: diffusion.Linspace})
 	if err != nil {
