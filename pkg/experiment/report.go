@@ -407,7 +407,11 @@ func (res *Results) Markdown(written time.Time, have figures) []byte {
 	if c.Model.pinned != "" {
 		model = fmt.Sprintf("checkpoint %s (step %d; EMA weights %s)", c.Model.pinned, c.Model.pinnedStep, c.Model.weights)
 	}
-	fmt.Fprintf(&md, "\n- model: %s\n- T = %d; schedules: %s; spacing: %s; clip x0: %v\n", model, c.T, join(c.Schedules), join(c.Grid.Spacings), *c.Grid.ClipX0)
+	zt := ""
+	if c.ZeroTerminalSNR {
+		zt = " (rescaled to a zero terminal SNR, Lin et al. 2024, Algorithm 1)"
+	}
+	fmt.Fprintf(&md, "\n- model: %s\n- T = %d; schedules: %s%s; spacing: %s; clip x0: %v\n", model, c.T, join(c.Schedules), zt, join(c.Grid.Spacings), *c.Grid.ClipX0)
 	fmt.Fprintf(&md, "- %d samples per cell, seeds %v; each metric against a fresh sample of %d from the true distribution\n", c.Eval.N, c.Seeds, c.Eval.N)
 	fmt.Fprintf(&md, "- backend: %s; metrics version %s; eval hash %s\n", res.Backend, metrics.Version, c.evalHash())
 	total := 0.0
