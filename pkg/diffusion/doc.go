@@ -1,7 +1,9 @@
 // Package diffusion holds the mathematics of denoising diffusion models: noise
 // schedules, the forward process q(x_t | x_0), its posterior q(x_{t-1} | x_t, x_0),
-// the epsilon / x0 / v parameterisations, timestep spacings, and the DDPM and DDIM
-// samplers, plus an exact denoiser for Gaussian mixtures.
+// the epsilon / x0 / v parameterisations, timestep spacings, the DDPM and DDIM
+// samplers and the ODE solvers DPM-Solver++(2M), UniPC, PLMS and Heun (see
+// solvers.go), the zero-terminal-SNR rescaling, plus an exact denoiser for
+// Gaussian mixtures.
 //
 // # Conventions
 //
@@ -23,4 +25,9 @@
 //   - Song, Meng, Ermon (2021), Denoising Diffusion Implicit Models, arXiv 2010.02502.
 //   - Nichol, Dhariwal (2021), Improved Denoising Diffusion Probabilistic Models, arXiv 2102.09672.
 //   - Salimans, Ho (2022), Progressive Distillation for Fast Sampling of Diffusion Models, arXiv 2202.00512 (v-prediction).
+//   - Lu et al. (2022), DPM-Solver++: Fast Solver for Guided Sampling of Diffusion Probabilistic Models, arXiv 2211.01095.
+//   - Zhao et al. (2023), UniPC: A Unified Predictor-Corrector Framework for Fast Sampling of Diffusion Models, arXiv 2302.04867.
+//   - Liu et al. (2022), Pseudo Numerical Methods for Diffusion Models on Manifolds (PNDM), arXiv 2202.09778.
+//   - Karras et al. (2022), Elucidating the Design Space of Diffusion-Based Generative Models, arXiv 2206.00364.
+//   - Lin et al. (2024), Common Diffusion Noise Schedules and Sample Steps Are Flawed, arXiv 2305.08891.
 package diffusion

@@ -54,10 +54,10 @@ type Config struct {
 	// Algorithm 1; see diffusion.ScheduleConfig), for training and sampling. The
 	// exact denoiser then predicts x0; a trained model must predict v or x0 when
 	// the spacing visits t = T-1.
-	ZeroTerminalSNR bool `toml:"zero_terminal_snr" json:"zero_terminal_snr,omitempty"`
-	Grid      GridConfig               `toml:"grid" json:"grid"`
-	Eval      EvalConfig               `toml:"eval" json:"eval"`
-	Report    ReportConfig             `toml:"report" json:"report"`
+	ZeroTerminalSNR bool         `toml:"zero_terminal_snr" json:"zero_terminal_snr,omitempty"`
+	Grid            GridConfig   `toml:"grid" json:"grid"`
+	Eval            EvalConfig   `toml:"eval" json:"eval"`
+	Report          ReportConfig `toml:"report" json:"report"`
 
 	dir string // the experiment's folder
 }
