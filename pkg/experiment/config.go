@@ -374,6 +374,16 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("field grid.etas[%d] = %v, want eta >= 0", i, e)
 		}
 	}
+	// The schedules' kinds are checked above; the karras spacing needs their
+	// noise levels, so every step count is checked on each schedule.
+	scheds := make([]*diffusion.Schedule, len(c.Schedules))
+	for i, kind := range c.Schedules {
+		s, err := diffusion.NewSchedule(c.ScheduleConfig(kind))
+		if err != nil {
+			return fmt.Errorf("field schedules: %w", err)
+		}
+		scheds[i] = s
+	}
 	for _, sp := range c.Grid.Spacings {
 		if _, err := diffusion.ParseSpacing(string(sp)); err != nil {
 			return fmt.Errorf("field grid.spacings: %w", err)
@@ -382,14 +392,8 @@ func (c *Config) Validate() error {
 			if S < 1 || S > c.T {
 				return fmt.Errorf("field grid.steps[%d] = %d, want 1 <= S <= T = %d", i, S, c.T)
 			}
-			for _, sched := range c.Schedules {
-				if sched == diffusion.Custom || !slices.Contains(diffusion.ScheduleKinds, sched) {
-					continue // reported below
-				}
-				s, err := diffusion.NewSchedule(c.ScheduleConfig(sched))
-				if err != nil {
-					return fmt.Errorf("field schedules: %w", err)
-				}
+			for j, s := range scheds {
+				sched := c.Schedules[j]
 				for _, smp := range c.Grid.Samplers {
 					steps := Cell{Sampler: smp, Steps: S}.samplerSteps(c.Grid.EqualNFE)
 					if _, err := s.Timesteps(sp, steps); err != nil {
