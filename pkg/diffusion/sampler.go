@@ -330,12 +330,13 @@ func (sm *Sampler) Sample(shape []int, xT []float64, noise NoiseSource, opts Sam
 		zeros := tensorOf(make([]float64, n), sm.DType, shape)
 		defer zeros.FinalizeAll()
 		eval := func(x *tensors.Tensor, t int, in stepInput, h [numHist]*tensors.Tensor, noisy bool) stepOut {
+			zt := zeros // a deterministic step reads no noise
 			if noisy {
 				noise.Fill(z)
-			} else {
-				clear(z)
+				zt = tensorOf(z, sm.DType, shape)
+				defer zt.FinalizeAll()
 			}
-			args := []any{x, tensorOf(z, sm.DType, shape), tensors.FromValue(int32(t)), sm.coefTensor(in)}
+			args := []any{x, zt, tensors.FromValue(int32(t)), sm.coefTensor(in)}
 			for _, hj := range h {
 				if hj == nil {
 					hj = zeros
