@@ -394,6 +394,12 @@ function lineChart(box, lines, o) {
   return plot;
 }
 
+// chartWidth is the plot width, in pixels, of one chart in the grid charts
+// (two columns on wide screens): the number of buckets to ask the server for.
+function chartWidth(charts) {
+  return Math.max(300, (charts.clientWidth > 1100 ? charts.clientWidth / 2 : charts.clientWidth) - 40);
+}
+
 // bucketXY turns the API's buckets into x (step, or seconds since start) and
 // last/min/max columns.
 function bucketXY(points, xMode, start) {
@@ -484,7 +490,7 @@ async function comparePage(app) {
     charts.append(h('div', { class: 'chart', 'data-metric': k }, h('h3', {}, k), box));
   }
   const data = new Map();
-  const width = Math.max(300, (charts.clientWidth > 1100 ? charts.clientWidth / 2 : charts.clientWidth) - 40);
+  const width = chartWidth(charts);
   await Promise.all(keys.map(async (k) => {
     try {
       data.set(k, await api(metricPath('/api/metrics/', k), { ids: ids.join(','), points: Math.round(width) }));
@@ -747,7 +753,7 @@ async function runPage(app, id) {
   async function drawCharts() {
     const keys = Object.keys(run.summaries).sort();
     if (!keys.length) { fill(charts, h('p', { class: 'muted' }, 'No metrics logged yet.')); return; }
-    const width = Math.max(300, (charts.clientWidth > 1100 ? charts.clientWidth / 2 : charts.clientWidth) - 40);
+    const width = chartWidth(charts);
     await Promise.all(keys.map(async (k) => {
       let box = charts.querySelector(`[data-metric="${CSS.escape(k)}"] .plot-box`);
       const s = run.summaries[k];
