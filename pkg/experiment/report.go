@@ -17,6 +17,7 @@ import (
 	"github.com/difflab/difflab/pkg/metrics"
 	"github.com/difflab/difflab/pkg/plot"
 	"github.com/difflab/difflab/pkg/track"
+	"gonum.org/v1/gonum/stat"
 )
 
 // ReportFile is the report's file name inside the run folder.
@@ -692,16 +693,8 @@ func (t *table) orders() (fit, last map[string]float64) {
 		}
 		n := len(xs)
 		last[row] = -(ys[n-1] - ys[n-2]) / (xs[n-1] - xs[n-2])
-		var mx, my float64
-		for i := range xs {
-			mx, my = mx+xs[i]/float64(n), my+ys[i]/float64(n)
-		}
-		var sxy, sxx float64
-		for i := range xs {
-			sxy += (xs[i] - mx) * (ys[i] - my)
-			sxx += (xs[i] - mx) * (xs[i] - mx)
-		}
-		fit[row] = -sxy / sxx
+		_, slope := stat.LinearRegression(xs, ys, nil, false)
+		fit[row] = -slope
 	}
 	return fit, last
 }

@@ -237,3 +237,23 @@ func TestClaim(t *testing.T) {
 		}
 	}
 }
+
+// TestOrders: a value falling as S^-p has order p, in the fit and between the
+// last two columns; a row without two positive values has none.
+func TestOrders(t *testing.T) {
+	tb := &table{rows: []string{"p1", "p2", "short"}, steps: []int{5, 10, 20, 50},
+		mean: map[string]map[int]float64{"p1": {}, "p2": {}, "short": {50: 1}}}
+	for _, S := range tb.steps {
+		tb.mean["p1"][S] = 3 / float64(S)
+		tb.mean["p2"][S] = 7 / float64(S*S)
+	}
+	fit, last := tb.orders()
+	for row, want := range map[string]float64{"p1": 1, "p2": 2} {
+		if math.Abs(fit[row]-want) > 1e-12 || math.Abs(last[row]-want) > 1e-12 {
+			t.Errorf("%s: order %v (fit), %v (last pair); want %v", row, fit[row], last[row], want)
+		}
+	}
+	if !math.IsNaN(fit["short"]) || !math.IsNaN(last["short"]) {
+		t.Errorf("one value: order %v, %v; want NaN", fit["short"], last["short"])
+	}
+}
