@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/difflab/difflab/pkg/experiment"
 	"github.com/difflab/difflab/pkg/metrics"
 	"github.com/difflab/difflab/pkg/plot"
 	"github.com/difflab/difflab/pkg/track"
@@ -50,9 +51,9 @@ func (p *Pivot) Best() []int {
 		}
 		return best
 	}
-	goal := track.Minimize
-	if m.Direction == metrics.HigherIsBetter {
-		goal = track.Maximize
+	goal, ok := experiment.Goals()[m.Name]
+	if !ok {
+		goal = track.Minimize // the tracker's default, as Goals leaves it out
 	}
 	return p.BestBy(goal)
 }
