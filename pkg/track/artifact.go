@@ -52,7 +52,7 @@ func (r *Run) LogArtifact(name string, rd io.Reader) error {
 		return r.fail(fmt.Errorf("track: LogArtifact %q: %w", name, err))
 	}
 	ctx := context.Background()
-	err = r.st.write(ctx, func(tx *sql.Tx) error {
+	err = r.st.write(ctx, func(tx *sqlTx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO artifacts (run, name, sha256, size, time) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (run, name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, time = excluded.time`,
 			r.seq, name, sum, size, time.Now().UnixNano())
@@ -80,6 +80,9 @@ func (r *Run) LogArtifactFile(path string) error {
 
 // putBlob copies rd into the artifact folder and returns its hash and size.
 func (s *Store) putBlob(rd io.Reader) (sum string, size int64, err error) {
+	if s.artifactDir == "" {
+		return "", 0, errNoArtifactRoot
+	}
 	tmpDir := filepath.Join(s.artifactDir, "tmp")
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
 		return "", 0, err
@@ -233,7 +236,7 @@ func (s *Store) GC(opts GCOptions) (GCReport, error) {
 			q += " AND start_time < ?"
 			args = append(args, time.Now().Add(-opts.OlderThan).UnixNano())
 		}
-		err := s.write(ctx, func(tx *sql.Tx) error {
+		err := s.write(ctx, func(tx *sqlTx) error {
 			if opts.DryRun {
 				return tx.QueryRowContext(ctx, "SELECT count(*) "+q, args...).Scan(&rep.RunsDeleted)
 			}
@@ -265,6 +268,9 @@ func (s *Store) GC(opts GCOptions) (GCReport, error) {
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return rep, fmt.Errorf("track: GC: %w", err)
+	}
+	if s.artifactDir == "" {
+		return rep, nil // no artifact files to collect
 	}
 	cutoff := time.Now().Add(-opts.Grace)
 	err = filepath.WalkDir(s.artifactDir, func(path string, d fs.DirEntry, err error) error {

@@ -230,7 +230,9 @@ func parseField(what string, t token) (field, error) {
 
 // node is a filter syntax tree node.
 type node interface {
-	sql(args *[]any) string
+	// sql is the node's condition in dialect d, appending its bound values
+	// to args.
+	sql(d dialect, args *[]any) string
 }
 
 type logicNode struct {
@@ -246,28 +248,72 @@ type cmpNode struct {
 	val any    // bound value
 }
 
-func (n *logicNode) sql(args *[]any) string {
-	l := n.l.sql(args)
-	r := n.r.sql(args)
+func (n *logicNode) sql(d dialect, args *[]any) string {
+	l := n.l.sql(d, args)
+	r := n.r.sql(d, args)
 	return "(" + l + " " + n.op + " " + r + ")"
 }
 
-func (n *notNode) sql(args *[]any) string { return "(NOT " + n.x.sql(args) + ")" }
+func (n *notNode) sql(d dialect, args *[]any) string { return "(NOT " + n.x.sql(d, args) + ")" }
 
-func (n *cmpNode) sql(args *[]any) string {
+// sql compiles a comparison. A param compares with a number (or a boolean, as
+// 0 or 1) when it is a number or a boolean, and with a string when it is a
+// string; LIKE matches any param by its text.
+func (n *cmpNode) sql(d dialect, args *[]any) string {
+	like := strings.HasSuffix(n.op, "LIKE")
+	op := func(col string) string {
+		if like {
+			return col + " " + d.like(n.op)
+		}
+		return col + " " + n.op + " ?"
+	}
+	_, isStr := n.val.(string)
 	switch n.f.kind {
 	case fieldParam:
+		cond := ""
+		switch {
+		case d == dialectSQLite && like:
+			cond = op("p.value")
+		case d == dialectSQLite && isStr:
+			cond = "p.type = 'string' AND " + op("p.value")
+		case d == dialectSQLite:
+			cond = "p.type <> 'string' AND " + op("p.value")
+		case like:
+			cond = op("coalesce(p.sval, p.ival::text, p.fval::text)")
+		case isStr:
+			cond = op(d.text("p.sval"))
+		default:
+			cast := "::float8"
+			if _, ok := n.val.(int64); ok {
+				cast = "::bigint"
+			}
+			*args = append(*args, n.f.key, n.val, n.val)
+			return "EXISTS (SELECT 1 FROM params p WHERE p.run = r.seq AND p.key = ? AND (p.ival " + n.op + " ?" + cast +
+				" OR p.fval " + n.op + " ?::float8))"
+		}
 		*args = append(*args, n.f.key, n.val)
-		return "EXISTS (SELECT 1 FROM params p WHERE p.run = r.seq AND p.key = ? AND p.value " + n.op + " ?)"
+		return "EXISTS (SELECT 1 FROM params p WHERE p.run = r.seq AND p.key = ? AND " + cond + ")"
 	case fieldMetric:
-		*args = append(*args, n.f.key, n.val)
-		return "EXISTS (SELECT 1 FROM series s WHERE s.run = r.seq AND s.key = ? AND s.last_value " + n.op + " ?)"
+		col, val := "s.last_value", n.val
+		if d == dialectPostgres {
+			if like {
+				col = "s.last_value::text"
+			} else if i, ok := val.(int64); ok {
+				val = float64(i)
+			}
+		}
+		*args = append(*args, n.f.key, val)
+		return "EXISTS (SELECT 1 FROM series s WHERE s.run = r.seq AND s.key = ? AND " + op(col) + ")"
 	case fieldTag:
 		*args = append(*args, n.f.key, n.val)
-		return "EXISTS (SELECT 1 FROM tags t WHERE t.run = r.seq AND t.key = ? AND t.value " + n.op + " ?)"
+		return "EXISTS (SELECT 1 FROM tags t WHERE t.run = r.seq AND t.key = ? AND " + op(d.text("t.value")) + ")"
 	}
 	*args = append(*args, n.val)
-	return "(" + attrColumns[n.f.key] + " " + n.op + " ?)"
+	col := attrColumns[n.f.key]
+	if isStr && !like {
+		col = d.text(col)
+	}
+	return "(" + op(col) + ")"
 }
 
 type parser struct {
@@ -526,9 +572,46 @@ func parseTime(s string) (time.Time, error) {
 
 // orderBy is a parsed Query.OrderBy.
 type orderBy struct {
-	expr string // SQL expression
-	args []any
+	f    field // kind fieldAttr with key "" for newest first
 	desc bool
+}
+
+// clause is the ORDER BY clause and its bound values in dialect d: runs that
+// lack the key last, then by the value (numbers before strings, strings
+// bytewise), then by creation.
+func (o orderBy) clause(d dialect) (string, []any) {
+	dir := " ASC"
+	if o.desc {
+		dir = " DESC"
+	}
+	sub := func(col, table string) string {
+		return "(SELECT " + col + " FROM " + table + " WHERE x.run = r.seq AND x.key = ?)"
+	}
+	one := func(expr string, args ...any) (string, []any) {
+		return " ORDER BY (" + expr + ") IS NULL, " + expr + dir + ", r.seq" + dir, append(args, args...)
+	}
+	switch o.f.kind {
+	case fieldParam:
+		if d == dialectPostgres {
+			num, txt := sub("coalesce(x.fval, x.ival::float8)", "params x"), sub("x.sval", "params x")
+			k := o.f.key
+			return " ORDER BY (" + num + " IS NULL AND " + txt + " IS NULL), " + num + dir + ", " + d.text(txt) + dir + ", r.seq" + dir,
+				[]any{k, k, k, k}
+		}
+		return one(sub("x.value", "params x"), o.f.key)
+	case fieldMetric:
+		return one(sub("x.last_value", "series x"), o.f.key)
+	case fieldTag:
+		return one(d.text(sub("x.value", "tags x")), o.f.key)
+	}
+	if o.f.key == "" {
+		return " ORDER BY r.start_time" + dir + ", r.seq" + dir, nil
+	}
+	col := attrColumns[o.f.key]
+	if col != "r.start_time" && col != "r.end_time" {
+		col = d.text(col)
+	}
+	return one(col)
 }
 
 // parseOrderBy reads "KEY", "-KEY", "KEY ASC" or "KEY DESC", where KEY is a
@@ -548,7 +631,7 @@ func parseOrderBy(src string) (orderBy, error) {
 		if o.desc {
 			return orderBy{}, &FilterError{What: "order-by", Column: 1, Msg: `expected a field after "-"`}
 		}
-		return orderBy{expr: "r.start_time", desc: true}, nil
+		return orderBy{desc: true}, nil
 	}
 	f, err := parseField("order-by", toks[0])
 	if err != nil {
@@ -565,15 +648,6 @@ func parseOrderBy(src string) (orderBy, error) {
 	if t := toks[i]; t.kind != tokEOF {
 		return orderBy{}, &FilterError{What: "order-by", Column: t.col, Msg: fmt.Sprintf("expected ASC, DESC or end, got %s", t)}
 	}
-	switch f.kind {
-	case fieldParam:
-		o.expr, o.args = "(SELECT p.value FROM params p WHERE p.run = r.seq AND p.key = ?)", []any{f.key}
-	case fieldMetric:
-		o.expr, o.args = "(SELECT s.last_value FROM series s WHERE s.run = r.seq AND s.key = ?)", []any{f.key}
-	case fieldTag:
-		o.expr, o.args = "(SELECT t.value FROM tags t WHERE t.run = r.seq AND t.key = ?)", []any{f.key}
-	default:
-		o.expr = attrColumns[f.key]
-	}
+	o.f = f
 	return o, nil
 }

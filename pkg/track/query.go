@@ -107,19 +107,15 @@ func (s *Store) Runs(q Query) ([]RunInfo, error) {
 	}
 	var b strings.Builder
 	b.WriteString("SELECT " + runColumns + from)
-	dir := "ASC"
-	if ob.desc {
-		dir = "DESC"
-	}
-	fmt.Fprintf(&b, " ORDER BY (%s) IS NULL, %s %s, r.seq %s", ob.expr, ob.expr, dir, dir)
-	args = append(args, ob.args...)
-	args = append(args, ob.args...)
+	order, orderArgs := ob.clause(s.d)
+	b.WriteString(order)
+	args = append(args, orderArgs...)
 	switch {
 	case q.Limit > 0:
 		b.WriteString(" LIMIT ?")
 		args = append(args, q.Limit)
 	case q.Offset > 0:
-		b.WriteString(" LIMIT -1")
+		b.WriteString(s.d.limitAll())
 	}
 	if q.Offset > 0 {
 		b.WriteString(" OFFSET ?")
@@ -136,7 +132,7 @@ func (s *Store) Runs(q Query) ([]RunInfo, error) {
 // (runs r joined with experiments e) with their bound arguments, after
 // marking crashed runs. Limit, Offset and OrderBy are not looked at.
 func (s *Store) selectRuns(ctx context.Context, q Query) (string, []any, error) {
-	where, args, err := compileFilter(q.Filter)
+	where, args, err := compileFilter(s.d, q.Filter)
 	if err != nil {
 		return "", nil, err
 	}
@@ -144,7 +140,7 @@ func (s *Store) selectRuns(ctx context.Context, q Query) (string, []any, error) 
 		return "", nil, fmt.Errorf("track: Runs: %w", err)
 	}
 	var b strings.Builder
-	b.WriteString(" FROM runs r JOIN experiments e ON e.id = r.experiment WHERE 1")
+	b.WriteString(" FROM runs r JOIN experiments e ON e.id = r.experiment WHERE TRUE")
 	if q.Experiment != "" {
 		b.WriteString(" AND e.name = ?")
 		args = append([]any{q.Experiment}, args...)
@@ -216,13 +212,13 @@ type querier interface {
 }
 
 // compileFilter turns a filter into a SQL condition with bound arguments.
-func compileFilter(filter string) (string, []any, error) {
+func compileFilter(d dialect, filter string) (string, []any, error) {
 	n, err := parseFilter(filter)
 	if err != nil || n == nil {
 		return "", nil, err
 	}
 	var args []any
-	return n.sql(&args), args, nil
+	return n.sql(d, &args), args, nil
 }
 
 // Run returns one run. id is the run id or a unique prefix of it (at least 4
@@ -369,7 +365,7 @@ func (s *Store) queryRuns(ctx context.Context, query string, args ...any) ([]Run
 	// Many runs: one pass over each child table beats thousands of index
 	// lookups. Few runs: look them up by key, in chunks of bound ids.
 	if len(seqs) > 2000 {
-		if err := loadChildren(ctx, tx, "", nil, index); err != nil {
+		if err := loadChildren(ctx, s.d, tx, "", nil, index); err != nil {
 			return nil, err
 		}
 		return runs, nil
@@ -382,7 +378,7 @@ func (s *Store) queryRuns(ctx context.Context, query string, args ...any) ([]Run
 		for i, v := range part {
 			ids[i] = v
 		}
-		if err := loadChildren(ctx, tx, in, ids, index); err != nil {
+		if err := loadChildren(ctx, s.d, tx, in, ids, index); err != nil {
 			return nil, err
 		}
 	}
@@ -391,12 +387,12 @@ func (s *Store) queryRuns(ctx context.Context, query string, args ...any) ([]Run
 
 // loadChildren loads params, tags and metric summaries of the runs in index
 // whose rows match cond (a condition on run with bound ids; "" for all).
-func loadChildren(ctx context.Context, q querier, cond string, ids []any, index map[int64]*RunInfo) error {
+func loadChildren(ctx context.Context, d dialect, q querier, cond string, ids []any, index map[int64]*RunInfo) error {
 	where := ""
 	if cond != "" {
 		where = " WHERE" + cond
 	}
-	if err := loadParams(ctx, q, where, ids, index); err != nil {
+	if err := loadParams(ctx, d, q, where, ids, index); err != nil {
 		return err
 	}
 	if err := loadTags(ctx, q, where, ids, index); err != nil {
@@ -405,8 +401,8 @@ func loadChildren(ctx context.Context, q querier, cond string, ids []any, index 
 	return loadSummaries(ctx, q, where, ids, index)
 }
 
-func loadParams(ctx context.Context, db querier, where string, ids []any, index map[int64]*RunInfo) error {
-	rows, err := db.QueryContext(ctx, "SELECT run, key, type, value FROM params"+where, ids...)
+func loadParams(ctx context.Context, d dialect, db querier, where string, ids []any, index map[int64]*RunInfo) error {
+	rows, err := db.QueryContext(ctx, "SELECT run, key, type, "+d.paramColumns()+" FROM params"+where, ids...)
 	if err != nil {
 		return err
 	}
@@ -414,10 +410,11 @@ func loadParams(ctx context.Context, db querier, where string, ids []any, index 
 	for rows.Next() {
 		var seq int64
 		var key, typ string
-		var v any
-		if err := rows.Scan(&seq, &key, &typ, &v); err != nil {
+		var pv paramValue
+		if err := rows.Scan(append([]any{&seq, &key, &typ}, pv.dest(d)...)...); err != nil {
 			return err
 		}
+		v := pv.value(d)
 		ri := index[seq]
 		if ri == nil {
 			continue

@@ -2,7 +2,6 @@ package track
 
 import (
 	"context"
-	"database/sql"
 	"time"
 )
 
@@ -16,7 +15,7 @@ func (s *Store) reap(ctx context.Context) error {
 		seq, heartbeat int64
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT seq, heartbeat, stale_after, pid, pid_start, host, host_key
-		FROM runs WHERE status = 'running'`)
+		FROM runs WHERE status = 'running' ORDER BY seq`)
 	if err != nil {
 		return err
 	}
@@ -47,7 +46,9 @@ func (s *Store) reap(ctx context.Context) error {
 	if len(crashed) == 0 {
 		return nil
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	// In seq order, as selected: processes reaping at once lock the rows in
+	// the same order and cannot deadlock.
+	return s.write(ctx, func(tx *sqlTx) error {
 		for _, c := range crashed {
 			// Compare-and-set on the heartbeat: a run that beat since we
 			// looked is alive after all.

@@ -104,12 +104,13 @@ type Run struct {
 	seq  int64
 	opts RunOptions
 
-	mu     sync.Mutex
-	buf    []point
-	err    error     // first logging error
-	failed time.Time // when the last flush failed; zero after a success
-	ended  bool
-	endErr error
+	mu       sync.Mutex
+	buf      []point
+	err      error     // first logging error that stands
+	flushErr error     // error of the last flush, while its points wait for the next
+	failed   time.Time // when the last flush failed; zero after a success
+	ended    bool
+	endErr   error
 
 	flushMu sync.Mutex
 	series  map[string]*seriesState // guarded by flushMu
@@ -218,7 +219,7 @@ func (s *Store) StartRun(opts RunOptions) (*Run, error) {
 	now := time.Now().UnixNano()
 	p := s.self
 	ctx := context.Background()
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *sqlTx) error {
 		expID, err := ensureExperiment(ctx, tx, opts.Experiment, now)
 		if err != nil {
 			return err
@@ -232,8 +233,7 @@ func (s *Store) StartRun(opts RunOptions) (*Run, error) {
 			return err
 		}
 		for _, p := range params {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO params (run, key, type, value) VALUES (?, ?, ?, ?)`,
-				r.seq, p.key, p.typ, sqlParam(p.val)); err != nil {
+			if _, err := tx.ExecContext(ctx, s.d.insertParam(), append([]any{r.seq, p.key, p.typ}, s.d.paramArgs(p.val)...)...); err != nil {
 				return err
 			}
 		}
@@ -254,7 +254,7 @@ func (s *Store) StartRun(opts RunOptions) (*Run, error) {
 	return r, nil
 }
 
-func ensureExperiment(ctx context.Context, tx *sql.Tx, name string, now int64) (int64, error) {
+func ensureExperiment(ctx context.Context, tx *sqlTx, name string, now int64) (int64, error) {
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO experiments (name, created_at) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`, name, now).Scan(&id)
@@ -290,15 +290,24 @@ func (r *Run) ID() string {
 	return r.id
 }
 
-// Err returns the first error met while logging (including background
-// flushes), or nil.
+// Err returns the first error met while logging, or nil. A flush that
+// failed counts until a later flush writes its points (the database came
+// back); a flush whose points had to be dropped counts for good.
 func (r *Run) Err() error {
 	if !r.Enabled() {
 		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.err
+	return r.firstErr()
+}
+
+// firstErr is Err's value; r.mu must be held.
+func (r *Run) firstErr() error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.flushErr
 }
 
 // fail records err as the run's error if it is the first, and returns it.
@@ -346,18 +355,20 @@ func (r *Run) LogParam(key string, value any) error {
 		return r.fail(fmt.Errorf("track: LogParam %q: %w", key, err))
 	}
 	ctx := context.Background()
-	err = r.st.write(ctx, func(tx *sql.Tx) error {
+	err = r.st.write(ctx, func(tx *sqlTx) error {
+		d := r.st.d
 		var oldTyp string
-		var oldVal any
-		err := tx.QueryRowContext(ctx, `SELECT type, value FROM params WHERE run = ? AND key = ?`, r.seq, key).Scan(&oldTyp, &oldVal)
+		var oldVal paramValue
+		err := tx.QueryRowContext(ctx, `SELECT type, `+d.paramColumns()+` FROM params WHERE run = ? AND key = ?`, r.seq, key).
+			Scan(append([]any{&oldTyp}, oldVal.dest(d)...)...)
 		if err == sql.ErrNoRows {
-			_, err = tx.ExecContext(ctx, `INSERT INTO params (run, key, type, value) VALUES (?, ?, ?, ?)`, r.seq, key, typ, sqlParam(norm))
+			_, err = tx.ExecContext(ctx, d.insertParam(), append([]any{r.seq, key, typ}, d.paramArgs(norm)...)...)
 			return err
 		}
 		if err != nil {
 			return err
 		}
-		old, err := decodeParam(oldTyp, oldVal)
+		old, err := decodeParam(oldTyp, oldVal.value(d))
 		if err != nil {
 			return err
 		}
@@ -382,7 +393,7 @@ func (r *Run) SetTag(key, value string) error {
 		return r.fail(err)
 	}
 	ctx := context.Background()
-	err := r.st.write(ctx, func(tx *sql.Tx) error {
+	err := r.st.write(ctx, func(tx *sqlTx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tags (run, key, value) VALUES (?, ?, ?)
 			ON CONFLICT (run, key) DO UPDATE SET value = excluded.value`, r.seq, key, value)
 		return err
@@ -399,7 +410,7 @@ func (r *Run) DeleteTag(key string) error {
 		return nil
 	}
 	ctx := context.Background()
-	err := r.st.write(ctx, func(tx *sql.Tx) error {
+	err := r.st.write(ctx, func(tx *sqlTx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM tags WHERE run = ? AND key = ?`, r.seq, key)
 		return err
 	})
@@ -415,7 +426,7 @@ func (r *Run) SetNote(note string) error {
 		return nil
 	}
 	ctx := context.Background()
-	err := r.st.write(ctx, func(tx *sql.Tx) error {
+	err := r.st.write(ctx, func(tx *sqlTx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE runs SET note = ? WHERE seq = ?`, note, r.seq)
 		return err
 	})
@@ -546,20 +557,25 @@ func (r *Run) flush() error {
 
 	err := r.writeBatch(batch)
 	r.mu.Lock()
-	r.failed = time.Time{}
-	r.mu.Unlock()
-	if err != nil {
-		r.mu.Lock()
-		r.failed = time.Now()
-		if len(r.buf)+len(batch) <= maxRequeue {
-			r.buf = append(batch, r.buf...)
-		} else {
-			err = fmt.Errorf("%w (dropped %d metric points)", err, len(batch))
-		}
-		r.mu.Unlock()
-		return r.fail(fmt.Errorf("track: run %s: writing metrics to %s: %w", r.id, r.st.path, err))
+	defer r.mu.Unlock()
+	if err == nil {
+		// The points of failed flushes were in this batch: nothing is lost.
+		r.failed, r.flushErr = time.Time{}, nil
+		return nil
 	}
-	return nil
+	r.failed = time.Now()
+	err = fmt.Errorf("track: run %s: writing metrics to %s: %w", r.id, r.st.path, err)
+	if len(r.buf)+len(batch) <= maxRequeue {
+		// Kept for the next flush; the error stands until one succeeds.
+		r.buf = append(batch, r.buf...)
+		r.flushErr = err
+		return err
+	}
+	err = fmt.Errorf("%w (dropped %d metric points)", err, len(batch))
+	if r.err == nil {
+		r.err = err
+	}
+	return err
 }
 
 func (r *Run) writeBatch(batch []point) error {
@@ -581,7 +597,7 @@ func (r *Run) writeBatch(batch []point) error {
 	}
 	ctx := context.Background()
 	now := time.Now().UnixNano()
-	err := r.st.write(ctx, func(tx *sql.Tx) error {
+	err := r.st.write(ctx, func(tx *sqlTx) error {
 		// Revive a run that another process marked crashed while this one
 		// was stalled (suspended laptop, stopped process).
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET heartbeat = ?, status = 'running', end_time = NULL
@@ -600,15 +616,8 @@ func (r *Run) writeBatch(batch []point) error {
 				return err
 			}
 		}
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO points (series, step, value, time) VALUES (?, ?, ?, ?)`)
-		if err != nil {
+		if err := insertPoints(ctx, tx, batch, work); err != nil {
 			return err
-		}
-		defer ins.Close()
-		for _, p := range batch {
-			if _, err := ins.ExecContext(ctx, work[p.key].id, p.step, nullableFloat(p.value), p.time); err != nil {
-				return err
-			}
 		}
 		upd, err := tx.PrepareContext(ctx, `UPDATE series SET count = ?, last_step = ?, last_value = ?, last_time = ?,
 			min = ?, min_step = ?, max = ?, max_step = ? WHERE id = ?`)
@@ -634,6 +643,38 @@ func (r *Run) writeBatch(batch []point) error {
 	}
 	for k, s := range work {
 		r.series[k] = s
+	}
+	return nil
+}
+
+// insertPoints inserts a batch of points in order: on SQLite with one
+// prepared statement, on PostgreSQL in one statement over arrays (one round
+// trip to the server instead of one per point).
+func insertPoints(ctx context.Context, tx *sqlTx, batch []point, work map[string]*seriesState) error {
+	if tx.d == dialectPostgres {
+		series, steps, times := make([]int64, len(batch)), make([]int64, len(batch)), make([]int64, len(batch))
+		values := make([]*float64, len(batch))
+		for i, p := range batch {
+			series[i], steps[i], times[i] = work[p.key].id, p.step, p.time
+			if !math.IsNaN(p.value) {
+				v := p.value
+				values[i] = &v
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO points (series, step, value, time)
+			SELECT s, st, v, t FROM unnest(?::bigint[], ?::bigint[], ?::float8[], ?::bigint[]) WITH ORDINALITY AS u(s, st, v, t, i)
+			ORDER BY i`, series, steps, values, times)
+		return err
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO points (series, step, value, time) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	for _, p := range batch {
+		if _, err := ins.ExecContext(ctx, work[p.key].id, p.step, nullableFloat(p.value), p.time); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -696,7 +737,7 @@ func (r *Run) End(err error) error {
 		status, msg = StatusFailed, err.Error()
 	}
 	ctx := context.Background()
-	werr := r.st.write(ctx, func(tx *sql.Tx) error {
+	werr := r.st.write(ctx, func(tx *sqlTx) error {
 		now := time.Now().UnixNano()
 		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, end_time = ?, heartbeat = ? WHERE seq = ?`,
 			string(status), msg, now, now, r.seq)
@@ -707,7 +748,7 @@ func (r *Run) End(err error) error {
 	}
 	r.st.unregister(r)
 	r.mu.Lock()
-	r.endErr = r.err
+	r.endErr = r.firstErr()
 	r.mu.Unlock()
 	close(r.endDone)
 	return r.endErr

@@ -28,16 +28,20 @@ var ErrNotFound = errors.New("not found")
 // belongs to another application. Open never modifies such a file.
 var ErrForeignDatabase = errors.New("not a difflab tracking database")
 
-// Store is an open tracking database. It is safe for concurrent use by many
-// goroutines, and many processes may open the same file at once.
+// Store is an open tracking database: a SQLite file or a PostgreSQL
+// database (see Open). It is safe for concurrent use by many goroutines, and
+// many processes, on one machine or several, may open the same database at
+// once.
 type Store struct {
-	path        string // absolute path of the database file
-	artifactDir string // content-addressed artifact store beside the database
-	db          *sql.DB
+	path        string // absolute path of the database file, or the redacted DSN
+	artifactDir string // content-addressed artifact store; "" when none is set (PostgreSQL)
+	d           dialect
+	db          *sqlDB
 	self        process
 
-	// retryFor bounds how long a write retries on SQLITE_BUSY after
-	// busy_timeout has already waited.
+	// retryFor bounds how long a write retries on contention (SQLITE_BUSY
+	// after busy_timeout has already waited; on PostgreSQL serialization
+	// failures, deadlocks and lost connections).
 	retryFor time.Duration
 
 	mu     sync.Mutex
@@ -49,21 +53,56 @@ type Store struct {
 // SQLITE_BUSY; Store.write retries on top of it.
 const busyTimeout = 5 * time.Second
 
-// Open opens the tracking database at path, creating the file (and its parent
-// folder) when missing and bringing the schema up to date.
+// Options are the settings of OpenWith.
+type Options struct {
+	// Artifacts is the artifact root: the folder that holds the artifact
+	// files, content-addressed. For SQLite the default is the folder
+	// path+".artifacts" beside the database. A PostgreSQL store records
+	// the first root it is given in the database, and later opens without
+	// one use it, so that every machine that mounts a shared folder at the
+	// same path finds the files; until a root is given it logs no
+	// artifacts (LogArtifact says so).
+	Artifacts string
+}
+
+// Open opens the tracking database dsn with the default Options; see OpenWith.
+func Open(dsn string) (*Store, error) { return OpenWith(dsn, Options{}) }
+
+// OpenWith opens a tracking database and brings its schema up to date. dsn
+// is either
 //
-// Open refuses, with an error wrapping ErrForeignDatabase and leaving the file
-// untouched, a file that is not SQLite (random bytes) or a SQLite database
-// that holds another application's tables. An empty file is treated as a new
-// database. A database written by a newer difflab (higher schema version) is
-// refused too. Errors name the path. Open also marks as crashed the runs whose
-// process is gone (see Status).
+//   - a file path: a SQLite database, created (with its parent folder) when
+//     missing; or
+//   - a PostgreSQL URL, postgres://user:password@host:port/dbname?... (or
+//     postgresql://), as github.com/jackc/pgx reads it. The tables live in
+//     the schema "difflab" of that database, created when missing. The
+//     query parameter artifacts=FOLDER sets Options.Artifacts. Nothing is
+//     created on this machine.
 //
-// Artifacts are stored in the folder path+".artifacts" beside the database.
-func Open(path string) (*Store, error) {
-	if path == "" {
+// Any other URL scheme is an error. Errors name the database, with the
+// password of a DSN replaced (see RedactDSN).
+//
+// Open refuses, with an error wrapping ErrForeignDatabase and leaving it
+// untouched, a file that is not SQLite (random bytes), a SQLite database that
+// holds another application's tables, or a PostgreSQL schema "difflab" that
+// is not difflab's. An empty file is treated as a new database. A database
+// written by a newer difflab (higher schema version) is refused too. Open also
+// marks as crashed the runs whose process is gone (see Status).
+func OpenWith(dsn string, o Options) (*Store, error) {
+	if dsn == "" {
 		return nil, errors.New("track: open: empty database path")
 	}
+	if isPostgresDSN(dsn) {
+		return openPostgres(dsn, o)
+	}
+	if scheme, ok := urlScheme(dsn); ok {
+		return nil, fmt.Errorf("track: open %s: unknown database scheme %q (allowed: postgres://, postgresql://, or a file path for SQLite)",
+			RedactDSN(dsn), scheme)
+	}
+	return openSQLite(dsn, o)
+}
+
+func openSQLite(path string, o Options) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("track: open %s: %w", path, err)
@@ -82,10 +121,17 @@ func Open(path string) (*Store, error) {
 	// time); a few connections let readers run beside a writer under WAL.
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
+	art := abs + ".artifacts"
+	if o.Artifacts != "" {
+		if art, err = filepath.Abs(o.Artifacts); err != nil {
+			return nil, fmt.Errorf("track: open %s: artifact root: %w", path, err)
+		}
+	}
 	s := &Store{
 		path:        abs,
-		artifactDir: abs + ".artifacts",
-		db:          db,
+		artifactDir: art,
+		d:           dialectSQLite,
+		db:          &sqlDB{db, dialectSQLite},
 		self:        currentProcess(),
 		retryFor:    2 * time.Minute,
 		live:        map[*Run]struct{}{},
@@ -168,7 +214,7 @@ func (s *Store) init(ctx context.Context) error {
 	}
 	// journal_mode=WAL is persistent in the file; it needs no lock of its own
 	// but can meet SQLITE_BUSY while another process initialises the file.
-	if err := retry(ctx, s.retryFor, func() error {
+	if err := retry(ctx, s.d, s.retryFor, func() error {
 		var mode string
 		if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
 			return err
@@ -180,7 +226,7 @@ func (s *Store) init(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return retry(ctx, s.retryFor, func() error { return migrate(ctx, conn) })
+	return retry(ctx, s.d, s.retryFor, func() error { return migrate(ctx, conn) })
 }
 
 // checkOwner returns an error wrapping ErrForeignDatabase unless the database
@@ -266,7 +312,7 @@ func migrate(ctx context.Context, conn *sql.Conn) (err error) {
 		}
 	}
 	for i := version; i < len(migrations); i++ {
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+		if _, err := tx.ExecContext(ctx, migrations[i].sqlite); err != nil {
 			return fmt.Errorf("migration %d: %w", i+1, err)
 		}
 	}
@@ -300,10 +346,12 @@ func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
 	return rows.Err()
 }
 
-// Path returns the absolute path of the database file.
+// Path returns the absolute path of the database file, or for PostgreSQL
+// its DSN with the password replaced (RedactDSN): what messages call it.
 func (s *Store) Path() string { return s.path }
 
-// ArtifactDir returns the folder that holds the artifact files.
+// ArtifactDir returns the folder that holds the artifact files, or "" for a
+// PostgreSQL store that has no artifact root yet (see Options.Artifacts).
 func (s *Store) ArtifactDir() string { return s.artifactDir }
 
 // Close ends the runs this Store started that have not ended (as failed,
@@ -337,11 +385,12 @@ func (s *Store) Close() error {
 
 var errClosedBeforeEnd = errors.New("track: store closed before Run.End")
 
-// write runs fn in a write transaction (BEGIN IMMEDIATE), retrying the whole
-// transaction with backoff while the database is busy. fn may run several
-// times and must not keep state from a failed attempt.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return retry(ctx, s.retryFor, func() error {
+// write runs fn in a write transaction (SQLite: BEGIN IMMEDIATE), retrying
+// the whole transaction with backoff while the database is busy or, on
+// PostgreSQL, after a serialization failure, a deadlock or a lost connection.
+// fn may run several times and must not keep state from a failed attempt.
+func (s *Store) write(ctx context.Context, fn func(tx *sqlTx) error) error {
+	return retry(ctx, s.d, s.retryFor, func() error {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
@@ -354,16 +403,20 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	})
 }
 
-// retry calls fn until it succeeds, fails with an error other than
-// SQLITE_BUSY/SQLITE_LOCKED, or keeps failing busy for longer than limit.
-// The backoff doubles from 2 ms up to 250 ms, with jitter so that processes
-// do not retry in lockstep.
-func retry(ctx context.Context, limit time.Duration, fn func() error) error {
+// retry calls fn until it succeeds, fails with an error that d does not deem
+// retryable, or keeps failing for longer than limit. The backoff doubles from
+// 2 ms up to 250 ms (1 s on PostgreSQL, where a server restarting takes
+// seconds), with jitter so that processes do not retry in lockstep.
+func retry(ctx context.Context, d dialect, limit time.Duration, fn func() error) error {
 	deadline := time.Now().Add(limit)
 	backoff := 2 * time.Millisecond
+	maxBackoff := 250 * time.Millisecond
+	if d == dialectPostgres {
+		maxBackoff = time.Second
+	}
 	for {
 		err := fn()
-		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+		if err == nil || !d.retryable(err) || time.Now().After(deadline) {
 			return err
 		}
 		sleep := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
@@ -372,7 +425,7 @@ func retry(ctx context.Context, limit time.Duration, fn func() error) error {
 			return errors.Join(err, ctx.Err())
 		case <-time.After(sleep):
 		}
-		backoff = min(2*backoff, 250*time.Millisecond)
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 

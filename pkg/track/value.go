@@ -1,6 +1,7 @@
 package track
 
 import (
+	"database/sql"
 	"fmt"
 	"math"
 	"reflect"
@@ -99,4 +100,71 @@ func sameParam(a, b any) bool {
 		return true
 	}
 	return a == b
+}
+
+// paramColumns are the columns that hold a param's value: SQLite's one
+// column without a declared type keeps each value's own storage class;
+// PostgreSQL has one typed column per kind.
+func (d dialect) paramColumns() string {
+	if d == dialectPostgres {
+		return "sval, ival, fval"
+	}
+	return "value"
+}
+
+// insertParam is the statement that inserts a param: run, key, type, then
+// paramArgs.
+func (d dialect) insertParam() string {
+	if d == dialectPostgres {
+		return "INSERT INTO params (run, key, type, sval, ival, fval) VALUES (?, ?, ?, ?, ?, ?)"
+	}
+	return "INSERT INTO params (run, key, type, value) VALUES (?, ?, ?, ?)"
+}
+
+// paramArgs are the bound values of a normalized param's columns.
+func (d dialect) paramArgs(norm any) []any {
+	v := sqlParam(norm)
+	if d != dialectPostgres {
+		return []any{v}
+	}
+	switch x := v.(type) {
+	case string:
+		return []any{x, nil, nil}
+	case int64:
+		return []any{nil, x, nil}
+	}
+	return []any{nil, nil, v} // float64, or nil for NaN
+}
+
+// paramValue scans a param's value columns (paramColumns) and gives the
+// value in SQLite's form, for decodeParam.
+type paramValue struct {
+	v any
+	s sql.NullString
+	i sql.NullInt64
+	f sql.NullFloat64
+}
+
+// dest are the scan destinations of the dialect's value columns.
+func (p *paramValue) dest(d dialect) []any {
+	if d == dialectPostgres {
+		return []any{&p.s, &p.i, &p.f}
+	}
+	return []any{&p.v}
+}
+
+// value is the scanned value as SQLite gives it: string, int64, float64 or nil.
+func (p *paramValue) value(d dialect) any {
+	if d != dialectPostgres {
+		return p.v
+	}
+	switch {
+	case p.s.Valid:
+		return p.s.String
+	case p.i.Valid:
+		return p.i.Int64
+	case p.f.Valid:
+		return p.f.Float64
+	}
+	return nil
 }
