@@ -10,8 +10,10 @@ import (
 	"testing"
 )
 
-func TestEndKilled(t *testing.T) {
-	st := openTemp(t)
+func TestEndKilled(t *testing.T) { eachStore(t, testEndKilled) }
+
+func testEndKilled(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	r := start(t, st, RunOptions{})
 	stop := fmt.Errorf("train: step 12: %w", context.Canceled)
 	if err := r.End(stop); err != nil {

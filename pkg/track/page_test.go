@@ -10,8 +10,10 @@ import (
 	"time"
 )
 
-func TestRunsPage(t *testing.T) {
-	st := openTemp(t)
+func TestRunsPage(t *testing.T) { eachStore(t, testRunsPage) }
+
+func testRunsPage(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	sweep(t, st)
 	// Newest first: e d c b a. A page of two from offset 1 is d, c.
 	for _, c := range []struct {
@@ -51,13 +53,13 @@ func TestRunsPage(t *testing.T) {
 	if _, err := st.Count(Query{Filter: "params.eta <"}); !errors.As(err, &fe) {
 		t.Errorf("Count with a bad filter: %v, want a *FilterError", err)
 	}
-	k, err := st.Keys(Query{Experiment: "ddim-sweep", Filter: `name != "d"`})
+	keys, err := st.Keys(Query{Experiment: "ddim-sweep", Filter: `name != "d"`})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// d alone has "ema" and no fid; e is in another experiment.
-	if !slices.Equal(k.Params, []string{"eta", "sampler", "steps"}) || !slices.Equal(k.Tags, []string{"best"}) || !slices.Equal(k.Metrics, []string{"fid"}) {
-		t.Errorf("Keys = %+v", k)
+	if !slices.Equal(keys.Params, []string{"eta", "sampler", "steps"}) || !slices.Equal(keys.Tags, []string{"best"}) || !slices.Equal(keys.Metrics, []string{"fid"}) {
+		t.Errorf("Keys = %+v", keys)
 	}
 	if k, _ := st.Keys(Query{Experiment: "nope"}); k.Params == nil || len(k.Params)+len(k.Tags)+len(k.Metrics) != 0 {
 		t.Errorf("Keys of no runs = %#v, want empty, non-nil lists", k)
@@ -84,7 +86,9 @@ func TestFieldText(t *testing.T) {
 	}
 }
 
-func TestPivot(t *testing.T) {
+func TestPivot(t *testing.T) { eachStore(t, testPivot) }
+
+func testPivot(t *testing.T, k storeKind) {
 	run := func(id, row string, steps int64, swd float64) RunInfo {
 		return RunInfo{ID: id, Params: map[string]any{"steps": steps}, Tags: map[string]string{"row": row}, Metrics: map[string]float64{"swd": swd}}
 	}
@@ -202,8 +206,10 @@ func TestDownsample(t *testing.T) {
 	}
 }
 
-func TestMetricBuckets(t *testing.T) {
-	st := openTemp(t)
+func TestMetricBuckets(t *testing.T) { eachStore(t, testMetricBuckets) }
+
+func testMetricBuckets(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	r := start(t, st, RunOptions{Name: "long"})
 	for i := range 5000 {
 		r.LogMetric("loss", int64(i), float64(i%100))
@@ -228,8 +234,10 @@ func TestMetricBuckets(t *testing.T) {
 // TestMetricBucketsMatchDownsample: the database's bucketing agrees with
 // Downsample over the points Metric returns, for random metrics with
 // repeated and negative steps, NaN and ±Inf, random ranges and widths.
-func TestMetricBucketsMatchDownsample(t *testing.T) {
-	st := openTemp(t)
+func TestMetricBucketsMatchDownsample(t *testing.T) { eachStore(t, testMetricBucketsMatchDownsample) }
+
+func testMetricBucketsMatchDownsample(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for trial := range 12 {
 		r := start(t, st, RunOptions{Name: fmt.Sprint(trial)})

@@ -31,12 +31,14 @@ func helperCmd(t testing.TB, name, db string, points int, extra ...string) *exec
 // TestConcurrentProcesses has several processes log to their own runs in one
 // database while more runs start and end, here and in the helpers. Every
 // point must be stored and no process may see "database is locked".
-func TestConcurrentProcesses(t *testing.T) {
+func TestConcurrentProcesses(t *testing.T) { eachStore(t, testConcurrentProcesses) }
+
+func testConcurrentProcesses(t *testing.T, k storeKind) {
 	procs, points := 8, 20000
 	if testing.Short() {
 		procs, points = 3, 2000
 	}
-	db := filepath.Join(t.TempDir(), "shared.db")
+	db := tempDSN(t, k)
 	st, err := Open(db)
 	if err != nil {
 		t.Fatal(err)
@@ -121,8 +123,13 @@ func TestConcurrentProcesses(t *testing.T) {
 	assertIntegrity(t, db)
 }
 
+// assertIntegrity runs SQLite's integrity check on the database at path
+// (PostgreSQL keeps its own integrity).
 func assertIntegrity(t *testing.T, path string) {
 	t.Helper()
+	if isPostgresDSN(path) {
+		return
+	}
 	db, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		t.Fatal(err)
@@ -137,8 +144,10 @@ func assertIntegrity(t *testing.T, path string) {
 // TestKillDuringWrites kills a process in the middle of logging: the
 // database stays intact, the run shows crashed, and what was flushed before
 // the kill is readable.
-func TestKillDuringWrites(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "crash.db")
+func TestKillDuringWrites(t *testing.T) { eachStore(t, testKillDuringWrites) }
+
+func testKillDuringWrites(t *testing.T, k storeKind) {
+	db := tempDSN(t, k)
 	// Create the database first so the helper does not race its creation.
 	st, err := Open(db)
 	if err != nil {
@@ -208,8 +217,10 @@ func TestKillDuringWrites(t *testing.T) {
 
 // TestCrashDetection checks the two ways a running run is found crashed, and
 // that a run falsely marked crashed comes back at its next heartbeat.
-func TestCrashDetection(t *testing.T) {
-	st := openTemp(t)
+func TestCrashDetection(t *testing.T) { eachStore(t, testCrashDetection) }
+
+func testCrashDetection(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	me := currentProcess()
 	now := time.Now()
 	insert := func(name string, pid int, host, hostKey string, beat time.Time, stale time.Duration) {
@@ -384,7 +395,7 @@ func TestOpenReadOnly(t *testing.T) {
 // full disk) and checks that the failure reaches Err and End without
 // stopping the logging calls.
 func TestWriteErrorsSurface(t *testing.T) {
-	st := openTemp(t)
+	st := openTemp(t, dialectSQLite)
 	r := start(t, st, RunOptions{FlushSize: 100, FlushInterval: time.Hour})
 	r.LogMetric("loss", 0, 1)
 	if err := r.Flush(); err != nil {

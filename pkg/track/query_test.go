@@ -53,8 +53,10 @@ func names(runs []RunInfo) string {
 	return strings.Join(s, ",")
 }
 
-func TestRunsFilter(t *testing.T) {
-	st := openTemp(t)
+func TestRunsFilter(t *testing.T) { eachStore(t, testRunsFilter) }
+
+func testRunsFilter(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	ids := sweep(t, st)
 	tests := []struct {
 		q    Query
@@ -103,8 +105,10 @@ func TestRunsFilter(t *testing.T) {
 	}
 }
 
-func TestFilterErrors(t *testing.T) {
-	st := openTemp(t)
+func TestFilterErrors(t *testing.T) { eachStore(t, testFilterErrors) }
+
+func testFilterErrors(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	sweep(t, st)
 	tests := []struct {
 		filter, orderBy string
@@ -143,8 +147,10 @@ func TestFilterErrors(t *testing.T) {
 }
 
 // TestFilterHostile checks that values and keys never reach SQL as text.
-func TestFilterHostile(t *testing.T) {
-	st := openTemp(t)
+func TestFilterHostile(t *testing.T) { eachStore(t, testFilterHostile) }
+
+func testFilterHostile(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	r := start(t, st, RunOptions{Name: "x'; DROP TABLE runs; --", Params: map[string]any{"k'); DROP TABLE params; --": 1}})
 	r.End(nil)
 	hostile := []string{
@@ -174,8 +180,12 @@ func TestFilterHostile(t *testing.T) {
 		t.Errorf("Runs(%q) = %v, %v; want the one run", hostile[2], runs, err)
 	}
 	for _, table := range []string{"runs", "params", "tags", "series", "points", "artifacts", "experiments"} {
+		q := "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?"
+		if k == dialectPostgres {
+			q = "SELECT count(*) FROM pg_tables WHERE schemaname = 'difflab' AND tablename = ?"
+		}
 		var n int
-		if err := st.db.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?", table).Scan(&n); err != nil || n != 1 {
+		if err := st.db.QueryRow(q, table).Scan(&n); err != nil || n != 1 {
 			t.Errorf("table %s missing after hostile filters (%v)", table, err)
 		}
 	}
@@ -187,9 +197,9 @@ func FuzzParseFilter(f *testing.F) {
 	for _, s := range []string{"params.eta = 0 and metrics.fid < 10", "(name LIKE 'a%') OR NOT status = \"failed\"", "tags.x != 1e-3", "params.'a b' >= -2"} {
 		f.Add(s)
 	}
-	st := openTemp(f)
+	st := openTemp(f, dialectSQLite)
 	f.Fuzz(func(t *testing.T, filter string) {
-		where, args, err := compileFilter(filter)
+		where, args, err := compileFilter(dialectSQLite, filter)
 		if err != nil {
 			var fe *FilterError
 			if !errors.As(err, &fe) {
@@ -206,8 +216,10 @@ func FuzzParseFilter(f *testing.F) {
 	})
 }
 
-func TestCompare(t *testing.T) {
-	st := openTemp(t)
+func TestCompare(t *testing.T) { eachStore(t, testCompare) }
+
+func testCompare(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	r1 := start(t, st, RunOptions{Name: "one", Params: map[string]any{"eta": 0.0, "steps": 10, "lr": 1e-3}})
 	r2 := start(t, st, RunOptions{Name: "two", Params: map[string]any{"eta": 1.0, "steps": 10}})
 	for i, v := range []float64{5, 2, 3} {
@@ -266,8 +278,10 @@ func TestCompare(t *testing.T) {
 
 // TestRunsMany lists enough runs to take the bulk-loading path and checks
 // that every run gets its own params and metrics.
-func TestRunsMany(t *testing.T) {
-	st := openTemp(t)
+func TestRunsMany(t *testing.T) { eachStore(t, testRunsMany) }
+
+func testRunsMany(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	const n = 2500
 	fillRuns(t, st, n)
 	for _, q := range []Query{{}, {Filter: "params.steps = 12"}} {

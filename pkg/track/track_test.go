@@ -3,6 +3,7 @@ package track
 import (
 	"bytes"
 	"errors"
+	"github.com/difflab/difflab/internal/pgtest"
 	"io"
 	"math"
 	"os"
@@ -20,15 +21,47 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// openTemp opens a new database in a temporary folder.
-func openTemp(t testing.TB) *Store {
+// storeKind is the kind of database a test runs against.
+type storeKind = dialect
+
+// eachStore runs test once per store: SQLite, and PostgreSQL on the test
+// server (skipped without one, see pgtest).
+func eachStore(t *testing.T, test func(t *testing.T, k storeKind)) {
 	t.Helper()
-	st, err := Open(filepath.Join(t.TempDir(), "sub", "track.db"))
+	for _, k := range []storeKind{dialectSQLite, dialectPostgres} {
+		t.Run(k.String(), func(t *testing.T) { test(t, k) })
+	}
+}
+
+// tempDSN returns where a new, empty database of kind k is: a path in a
+// temporary folder, or a new database on the PostgreSQL test server.
+func tempDSN(t testing.TB, k storeKind) string {
+	t.Helper()
+	if k == dialectPostgres {
+		return pgtest.DSN(t)
+	}
+	return filepath.Join(t.TempDir(), "sub", "track.db")
+}
+
+// openDSN opens dsn, with a temporary artifact root on PostgreSQL.
+func openDSN(t testing.TB, dsn string) *Store {
+	t.Helper()
+	var o Options
+	if isPostgresDSN(dsn) {
+		o.Artifacts = filepath.Join(t.TempDir(), "artifacts")
+	}
+	st, err := OpenWith(dsn, o)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// openTemp opens a new database of kind k.
+func openTemp(t testing.TB, k storeKind) *Store {
+	t.Helper()
+	return openDSN(t, tempDSN(t, k))
 }
 
 // start starts a run that does not run git.
@@ -51,8 +84,10 @@ func getRun(t testing.TB, st *Store, id string) RunInfo {
 	return ri
 }
 
-func TestRunRoundTrip(t *testing.T) {
-	st := openTemp(t)
+func TestRunRoundTrip(t *testing.T) { eachStore(t, testRunRoundTrip) }
+
+func testRunRoundTrip(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	seed := int64(42)
 	r, err := st.StartRun(RunOptions{
 		Experiment: "ddim-sweep",
@@ -136,8 +171,10 @@ func TestRunRoundTrip(t *testing.T) {
 	}
 }
 
-func TestEndWithError(t *testing.T) {
-	st := openTemp(t)
+func TestEndWithError(t *testing.T) { eachStore(t, testEndWithError) }
+
+func testEndWithError(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	r := start(t, st, RunOptions{})
 	if err := r.End(errors.New("loss is NaN")); err != nil {
 		t.Fatalf("End: %v", err)
@@ -160,7 +197,9 @@ func TestEndWithError(t *testing.T) {
 	}
 }
 
-func TestParamWriteOnce(t *testing.T) {
+func TestParamWriteOnce(t *testing.T) { eachStore(t, testParamWriteOnce) }
+
+func testParamWriteOnce(t *testing.T, k storeKind) {
 	tests := []struct {
 		name    string
 		first   any
@@ -177,7 +216,7 @@ func TestParamWriteOnce(t *testing.T) {
 		{"different string", "ddim", "ddpm", true},
 		{"different bool", true, false, true},
 	}
-	st := openTemp(t)
+	st := openTemp(t, k)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := start(t, st, RunOptions{})
@@ -201,7 +240,9 @@ func TestParamWriteOnce(t *testing.T) {
 	}
 }
 
-func TestParamTypes(t *testing.T) {
+func TestParamTypes(t *testing.T) { eachStore(t, testParamTypes) }
+
+func testParamTypes(t *testing.T, k storeKind) {
 	type spacing string
 	tests := []struct {
 		in      any
@@ -223,7 +264,7 @@ func TestParamTypes(t *testing.T) {
 		{[]int{1}, nil, true},
 		{struct{}{}, nil, true},
 	}
-	st := openTemp(t)
+	st := openTemp(t, k)
 	r := start(t, st, RunOptions{})
 	defer r.End(nil)
 	for i, tt := range tests {
@@ -249,8 +290,10 @@ func TestParamTypes(t *testing.T) {
 	}
 }
 
-func TestMetricValues(t *testing.T) {
-	st := openTemp(t)
+func TestMetricValues(t *testing.T) { eachStore(t, testMetricValues) }
+
+func testMetricValues(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	r := start(t, st, RunOptions{})
 	// Steps out of order: the last value is the one at the highest step;
 	// equal steps keep the later one.
@@ -289,8 +332,10 @@ func TestMetricValues(t *testing.T) {
 	}
 }
 
-func TestBadKeys(t *testing.T) {
-	st := openTemp(t)
+func TestBadKeys(t *testing.T) { eachStore(t, testBadKeys) }
+
+func testBadKeys(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	r := start(t, st, RunOptions{})
 	defer r.End(nil)
 	for _, key := range []string{"", "a\nb", "bad\xff"} {
@@ -324,8 +369,10 @@ func TestDisabled(t *testing.T) {
 	}
 }
 
-func TestArtifacts(t *testing.T) {
-	st := openTemp(t)
+func TestArtifacts(t *testing.T) { eachStore(t, testArtifacts) }
+
+func testArtifacts(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	r1 := start(t, st, RunOptions{})
 	r2 := start(t, st, RunOptions{})
 	png := bytes.Repeat([]byte{0x89, 'P', 'N', 'G'}, 1000)
@@ -373,8 +420,10 @@ func TestArtifacts(t *testing.T) {
 	}
 }
 
-func TestGC(t *testing.T) {
-	st := openTemp(t)
+func TestGC(t *testing.T) { eachStore(t, testGC) }
+
+func testGC(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	keep := start(t, st, RunOptions{Name: "keep"})
 	keep.LogArtifact("shared", strings.NewReader("shared content"))
 	keep.End(nil)
@@ -420,8 +469,10 @@ func TestGC(t *testing.T) {
 	}
 }
 
-func TestRunPrefix(t *testing.T) {
-	st := openTemp(t)
+func TestRunPrefix(t *testing.T) { eachStore(t, testRunPrefix) }
+
+func testRunPrefix(t *testing.T, k storeKind) {
+	st := openTemp(t, k)
 	r := start(t, st, RunOptions{})
 	defer r.End(nil)
 	if ri := getRun(t, st, r.ID()[:6]); ri.ID != r.ID() {
@@ -432,8 +483,10 @@ func TestRunPrefix(t *testing.T) {
 	}
 }
 
-func TestCloseEndsLiveRuns(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "t.db")
+func TestCloseEndsLiveRuns(t *testing.T) { eachStore(t, testCloseEndsLiveRuns) }
+
+func testCloseEndsLiveRuns(t *testing.T, k storeKind) {
+	path := tempDSN(t, k)
 	st, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
