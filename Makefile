@@ -23,10 +23,14 @@ deps:
 	@./scripts/install-deps.sh
 
 # DIFFLAB_REQUIRE_BROWSER=1: the tracker UI's browser tests fail, rather than
-# skip, when Chromium is missing (deps installs it).
+# skip, when Chromium is missing (deps installs it). The tracker's tests run on
+# SQLite and on a throwaway PostgreSQL server under build/pg, started here and
+# stopped when the tests end, pass or fail (DIFFLAB_REQUIRE_PG=1: no skipping).
 test: deps
 	GOMLX_BACKEND=$(TEST_BACKEND) $(GO) vet ./...
-	DIFFLAB_REQUIRE_BROWSER=1 GOMLX_BACKEND=$(TEST_BACKEND) $(GO) test -count=1 -timeout 60m ./...
+	./scripts/pg-test.sh start >/dev/null
+	DIFFLAB_TEST_PG="$$(cat $(BUILD)/pg/dsn)" DIFFLAB_REQUIRE_PG=1 DIFFLAB_REQUIRE_BROWSER=1 GOMLX_BACKEND=$(TEST_BACKEND) \
+		$(GO) test -count=1 -timeout 60m ./...; rc=$$?; ./scripts/pg-test.sh stop; exit $$rc
 	$(MAKE) notebooks
 
 test-short: deps

