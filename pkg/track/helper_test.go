@@ -1,6 +1,7 @@
 package track
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -84,6 +85,17 @@ func runHelper(name string) error {
 				fmt.Println(i + 1)
 			}
 		}
+	case "claimer":
+		// Claims one task of the queue named by helperName, prints its name
+		// and holds the lease until killed.
+		q := st.Queue(os.Getenv(helperName))
+		q.Lease = time.Hour
+		l, err := q.Claim(context.Background())
+		if err != nil {
+			return err
+		}
+		fmt.Println(l.Task)
+		select {}
 	}
 	return fmt.Errorf("unknown helper %q", name)
 }

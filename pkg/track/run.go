@@ -712,6 +712,13 @@ func nullableFloat(v float64) any {
 // check that the run's data is complete. Calling End again does nothing and returns the
 // same result.
 func (r *Run) End(err error) error {
+	return r.endWith(err, nil)
+}
+
+// endWith is End; when the run would end finished, hook runs in the
+// transaction that records it, and an error of hook's (or a point that could
+// not be written) ends the run failed instead and is returned.
+func (r *Run) endWith(err error, hook func(ctx context.Context, tx *sqlTx) error) error {
 	if !r.Enabled() {
 		return nil
 	}
@@ -721,6 +728,9 @@ func (r *Run) End(err error) error {
 		<-r.endDone
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		if hook != nil && r.endErr == nil {
+			return errors.New("track: run " + r.id + " had already ended")
+		}
 		return r.endErr
 	}
 	r.ended = true
@@ -736,19 +746,44 @@ func (r *Run) End(err error) error {
 	case err != nil:
 		status, msg = StatusFailed, err.Error()
 	}
+	var hookErr error
+	if hook != nil && status == StatusFinished {
+		r.mu.Lock()
+		hookErr = r.firstErr()
+		r.mu.Unlock()
+	}
 	ctx := context.Background()
-	werr := r.st.write(ctx, func(tx *sqlTx) error {
+	update := func(tx *sqlTx, status Status, msg string) error {
 		now := time.Now().UnixNano()
 		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, end_time = ?, heartbeat = ? WHERE seq = ?`,
 			string(status), msg, now, now, r.seq)
 		return err
+	}
+	werr := r.st.write(ctx, func(tx *sqlTx) error {
+		if hook != nil && status == StatusFinished && hookErr == nil {
+			if err := hook(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if hookErr != nil {
+			return update(tx, StatusFailed, hookErr.Error())
+		}
+		return update(tx, status, msg)
 	})
+	if hook != nil && werr != nil && hookErr == nil && !r.st.d.retryable(werr) {
+		// The hook refused (a lost lease): the run ends failed with its reason.
+		hookErr = werr
+		werr = r.st.write(ctx, func(tx *sqlTx) error { return update(tx, StatusFailed, hookErr.Error()) })
+	}
 	if werr != nil {
 		r.fail(fmt.Errorf("track: run %s: End: %w", r.id, werr))
 	}
 	r.st.unregister(r)
 	r.mu.Lock()
 	r.endErr = r.firstErr()
+	if r.endErr == nil {
+		r.endErr = hookErr
+	}
 	r.mu.Unlock()
 	close(r.endDone)
 	return r.endErr

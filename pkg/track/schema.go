@@ -137,7 +137,9 @@ CREATE TABLE settings (
 // tasksTable is the same on both stores. A task is pending, leased (by the
 // worker holding token until lease_until, Unix nanoseconds on the database's
 // clock) or done; an after_all task is claimable only once every other task
-// of its queue is done.
+// of its queue is done. pid to host_key identify the holder's process, so a
+// worker on the same machine can tell that it died without waiting for the
+// lease to expire.
 const tasksTable = `
 CREATE TABLE tasks (
 	queue       TEXT NOT NULL,
@@ -146,6 +148,10 @@ CREATE TABLE tasks (
 	after_all   INTEGER NOT NULL DEFAULT 0,
 	state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'leased', 'done')),
 	owner       TEXT NOT NULL DEFAULT '',
+	pid         INTEGER NOT NULL DEFAULT 0,
+	pid_start   BIGINT NOT NULL DEFAULT 0,
+	host        TEXT NOT NULL DEFAULT '',
+	host_key    TEXT NOT NULL DEFAULT '',
 	token       TEXT NOT NULL DEFAULT '',
 	lease_until BIGINT NOT NULL DEFAULT 0,
 	attempts    INTEGER NOT NULL DEFAULT 0,
