@@ -557,7 +557,7 @@ func (r *Runner) figures(res *Results) (figures, error) {
 
 // writeReport writes report.md and the figures into the run folder and logs them
 // as artifacts of a "report" run in the tracker.
-func (r *Runner) writeReport(res *Results) error {
+func (r *Runner) writeReport(res *Results, lease *track.Lease) error {
 	c := r.Config
 	files, err := r.figures(res)
 	if err != nil {
@@ -576,6 +576,9 @@ func (r *Runner) writeReport(res *Results) error {
 	}
 	for _, n := range slices.Sorted(maps.Keys(files)) {
 		run.LogArtifact(n, bytes.NewReader(files[n]))
+	}
+	if lease != nil {
+		return lease.Finish(run)
 	}
 	return run.End(nil)
 }

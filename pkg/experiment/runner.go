@@ -49,6 +49,14 @@ type Runner struct {
 	// Only, when set, keeps the cells of the grid for which it returns true, for
 	// programs that need a part of a grid (the demo); nil keeps them all.
 	Only func(Cell) bool
+
+	// Worker makes Run one of any number of processes, on any machines, that
+	// share the grid through the tracker database (see Runner.Work).
+	Worker bool
+	// Lease is how long a worker's claim on a cell lasts without renewal: a
+	// worker that dies loses its cell to another one at most this long after
+	// (at once when both are on the same host). Default track.DefaultLease.
+	Lease time.Duration
 }
 
 // CellResult is the outcome of one cell and seed.
@@ -104,11 +112,9 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cells []Cell
-	for _, cell := range c.Cells() {
-		if r.Only == nil || r.Only(cell) {
-			cells = append(cells, cell)
-		}
+	cells := r.cells()
+	if r.Worker {
+		return r.work(ctx, cells, done)
 	}
 	res := &Results{Config: c, Backend: backend.Description()}
 	models := map[diffusion.ScheduleKind]diffusion.Denoiser{}
@@ -131,24 +137,12 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 			res.Cells = append(res.Cells, prev)
 			continue
 		}
-		s, ok := scheds[cell.Schedule]
-		if !ok {
-			s, err = diffusion.NewSchedule(c.ScheduleConfig(cell.Schedule))
-			if err != nil {
-				return res, err
-			}
-			scheds[cell.Schedule] = s
-		}
-		den, ok := models[cell.Schedule]
-		if !ok {
-			den, err = r.model(ctx, s)
-			if err != nil {
-				return res, err
-			}
-			models[cell.Schedule] = den
+		s, den, err := r.denoiser(ctx, cell.Schedule, scheds, models)
+		if err != nil {
+			return res, err
 		}
 		cellStart := time.Now()
-		cr, err := r.runCell(cell, s, den)
+		cr, err := r.runCell(cell, s, den, nil)
 		if err != nil {
 			return res, fmt.Errorf("experiment %s, cell %s: %w", c.Name, cell.Key(), err)
 		}
@@ -166,18 +160,58 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 				c.Eval.Primary, cr.Metrics[c.Eval.Primary], cr.Seconds, progress.FormatDuration(el), progress.FormatDuration(left))
 		}
 	}
+	if r.Progress != nil && ran < len(cells) {
+		fmt.Fprintf(r.Progress, "%d of %d cells were already finished and were reused\n", len(cells)-ran, len(cells))
+	}
+	return res, r.report(ctx, res, scheds, models, nil)
+}
+
+// cells are the grid's cells that Only keeps, in Config.Cells order.
+func (r *Runner) cells() []Cell {
+	var cells []Cell
+	for _, cell := range r.Config.Cells() {
+		if r.Only == nil || r.Only(cell) {
+			cells = append(cells, cell)
+		}
+	}
+	return cells
+}
+
+// denoiser returns the schedule and the denoiser of a schedule kind, made (or
+// trained) the first time and kept in scheds and models.
+func (r *Runner) denoiser(ctx context.Context, kind diffusion.ScheduleKind, scheds map[diffusion.ScheduleKind]*diffusion.Schedule, models map[diffusion.ScheduleKind]diffusion.Denoiser) (*diffusion.Schedule, diffusion.Denoiser, error) {
+	s, ok := scheds[kind]
+	if !ok {
+		var err error
+		if s, err = diffusion.NewSchedule(r.Config.ScheduleConfig(kind)); err != nil {
+			return nil, diffusion.Denoiser{}, err
+		}
+		scheds[kind] = s
+	}
+	den, ok := models[kind]
+	if !ok {
+		var err error
+		if den, err = r.model(ctx, s); err != nil {
+			return nil, diffusion.Denoiser{}, err
+		}
+		models[kind] = den
+	}
+	return s, den, nil
+}
+
+// report completes res with the schedules' VLB and the floor, and writes the
+// report; with a lease, the report's run finishes the lease's task.
+func (r *Runner) report(ctx context.Context, res *Results, scheds map[diffusion.ScheduleKind]*diffusion.Schedule, models map[diffusion.ScheduleKind]diffusion.Denoiser, lease *track.Lease) error {
+	c := r.Config
 	if c.Eval.VLBN > 0 {
 		res.VLB = map[diffusion.ScheduleKind]map[string]float64{}
 		for _, sched := range c.Schedules {
 			v, err := r.scheduleVLB(ctx, sched, models, scheds)
 			if err != nil {
-				return res, err
+				return err
 			}
 			res.VLB[sched] = v
 		}
-	}
-	if r.Progress != nil && ran < len(cells) {
-		fmt.Fprintf(r.Progress, "%d of %d cells were already finished and were reused\n", len(cells)-ran, len(cells))
 	}
 	for _, seed := range c.Seeds {
 		if c.Mode == ModeInversion {
@@ -185,14 +219,11 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 		}
 		f, err := r.floor(seed)
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.Floor = append(res.Floor, f)
 	}
-	if err := r.writeReport(res); err != nil {
-		return res, err
-	}
-	return res, nil
+	return r.writeReport(res, lease)
 }
 
 // scheduleVLB computes (or reads back from the tracker) the schedule's VLB.
@@ -464,7 +495,8 @@ func (r *Runner) odeSolution(cell Cell, sm0 *diffusion.Sampler, den diffusion.De
 	return r.odeRef[k], nil
 }
 
-func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoiser) (CellResult, error) {
+// runCell samples and evaluates a cell and records it (see logCell).
+func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoiser, lease *track.Lease) (CellResult, error) {
 	c := r.Config
 	sm, err := diffusion.NewSampler(r.Backend, s, den, cell.SamplerConfig(*c.Grid.ClipX0, c.Grid.EqualNFE))
 	if err != nil {
@@ -477,7 +509,7 @@ func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoise
 		}
 		vals["time/sample_s"] = secs
 		vals["time/steps_per_s"] = float64(cell.Steps) * float64(c.Eval.N) / secs
-		return r.logCell(cell, vals, params, nil)
+		return r.logCell(cell, vals, params, nil, lease)
 	}
 	truth, mix, err := r.truth()
 	if err != nil {
@@ -538,13 +570,14 @@ func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoise
 		}
 	}
 	samples, _ := json.Marshal(cellSamples{x})
-	return r.logCell(cell, vals, params, samples)
+	return r.logCell(cell, vals, params, samples, lease)
 }
 
 // logCell records a cell as a tracker run: the cell's coordinates and the metrics'
 // settings as params, the values as metrics, and the samples (JSON, for 2-D data)
-// or the picture of the first samples (images) as an artifact.
-func (r *Runner) logCell(cell Cell, vals map[string]float64, params track.Params, samples []byte) (CellResult, error) {
+// or the picture of the first samples (images) as an artifact. With a lease, the
+// run's end finishes the lease's task in the same transaction.
+func (r *Runner) logCell(cell Cell, vals map[string]float64, params track.Params, samples []byte, lease *track.Lease) (CellResult, error) {
 	c := r.Config
 	coords := track.Params{
 		"schedule": string(cell.Schedule), "spacing": string(cell.Spacing), "sampler": string(cell.Sampler), "eta": cell.Eta,
@@ -580,7 +613,12 @@ func (r *Runner) logCell(cell Cell, vals map[string]float64, params track.Params
 		run.End(err)
 		return CellResult{}, err
 	}
-	if err := run.End(nil); err != nil {
+	if lease != nil {
+		err = lease.Finish(run)
+	} else {
+		err = run.End(nil)
+	}
+	if err != nil {
 		return CellResult{}, err
 	}
 	return CellResult{Cell: cell, Metrics: vals, Seconds: vals["time/sample_s"], RunID: run.ID()}, nil

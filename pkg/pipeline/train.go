@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/difflab/difflab/pkg/backend"
 	"github.com/difflab/difflab/pkg/data"
@@ -16,6 +18,7 @@ import (
 	"github.com/difflab/difflab/pkg/plot"
 	"github.com/difflab/difflab/pkg/track"
 	"github.com/difflab/difflab/pkg/train"
+	"github.com/gofrs/flock"
 	"github.com/gomlx/compute"
 )
 
@@ -161,6 +164,11 @@ func Train(ctx context.Context, r *Recipe, o TrainOptions) (*TrainResult, error)
 	}
 	cfg := r.Train
 	cfg.CheckpointDir = CheckpointDirOf(r, o.CheckpointDir)
+	unlock, err := lockCheckpointDir(ctx, cfg.CheckpointDir, o.Progress)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	tr, err := train.New(b, s, den, cfg, train.SourceOf(func() []float32 { return loader.Next().X }, loader.State, loader.Restore), ds.Shape)
 	if err != nil {
 		return nil, err
@@ -225,6 +233,29 @@ func Train(ctx context.Context, r *Recipe, o TrainOptions) (*TrainResult, error)
 		}
 	}
 	return res, err
+}
+
+// lockCheckpointDir takes a lock on the checkpoint folder dir (the file
+// dir + ".lock") for this process, waiting while another process holds it:
+// two processes training the same recipe on one machine (the workers of a
+// sweep, say) take turns, and the second resumes from the first's finished
+// checkpoint instead of writing the same folder at once.
+func lockCheckpointDir(ctx context.Context, dir string, progress io.Writer) (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
+		return nil, fmt.Errorf("train: checkpoint folder: %w", err)
+	}
+	l := flock.New(filepath.Clean(dir) + ".lock")
+	ok, err := l.TryLock()
+	if err == nil && !ok {
+		if progress != nil {
+			fmt.Fprintf(progress, "waiting for another process that trains into %s\n", dir)
+		}
+		ok, err = l.TryLockContext(ctx, 200*time.Millisecond)
+	}
+	if err != nil || !ok {
+		return nil, fmt.Errorf("train: locking checkpoint folder %s: %w", dir, errors.Join(err, ctx.Err()))
+	}
+	return func() { l.Unlock() }, nil
 }
 
 // previewPNG samples the trainer's EMA weights with DDIM (eta = 0) and draws them.

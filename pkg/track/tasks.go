@@ -37,7 +37,7 @@ type Queue struct {
 	// is held by another worker; default one second (less when a lease
 	// expires sooner).
 	Poll time.Duration
-	// Owner names the worker in Status; default "host:pid".
+	// Owner names the worker in Status; Store.Queue sets it to "host:pid".
 	Owner string
 
 	s *Store
@@ -58,7 +58,7 @@ var ErrLeaseLost = errors.New("track: lease lost: the task was claimed by anothe
 // Queue returns the queue of the given name. It holds no connection; tasks
 // are added with Add.
 func (s *Store) Queue(name string) *Queue {
-	return &Queue{Name: name, s: s}
+	return &Queue{Name: name, Owner: s.selfName(), s: s}
 }
 
 // A Task is one unit of work of a queue.
@@ -84,8 +84,11 @@ func (q *Queue) owner() string {
 	if q.Owner != "" {
 		return q.Owner
 	}
-	return q.s.self.Host + ":" + strconv.Itoa(q.s.self.PID)
+	return q.s.selfName()
 }
+
+// selfName names this process as "host:pid".
+func (s *Store) selfName() string { return s.self.Host + ":" + strconv.Itoa(s.self.PID) }
 
 // Add adds the tasks that the queue does not have yet, in order (the order
 // in which they are claimed), so every worker can call it with the whole
