@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -18,20 +20,16 @@ import (
 
 // fixture is a store with a small sweep, a long curve and artifacts.
 type fixture struct {
-	st   *track.Store
-	path string
-	ids  map[string]string // by run name
+	st  *track.Store
+	dir string            // the temporary folder of the store's files
+	ids map[string]string // by run name
 }
 
-func newFixture(t testing.TB) *fixture {
+// newFixture fills a new store of kind s.
+func newFixture(t testing.TB, s testStore) *fixture {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "runs.db")
-	st, err := track.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	f := &fixture{st: st, path: path, ids: map[string]string{}}
+	st, dir := s.open(t)
+	f := &fixture{st: st, dir: dir, ids: map[string]string{}}
 	// swd = 10·eta + steps/10 + seed/100: cell means are known exactly.
 	for _, eta := range []float64{0, 1} {
 		for _, steps := range []int{10, 20} {
@@ -116,8 +114,10 @@ func newHandler(t testing.TB, st *track.Store, o Options) *Handler {
 	return h
 }
 
-func TestAPIRuns(t *testing.T) {
-	f := newFixture(t)
+func TestAPIRuns(t *testing.T) { eachStore(t, testAPIRuns) }
+
+func testAPIRuns(t *testing.T, s testStore) {
+	f := newFixture(t, s)
 	h := newHandler(t, f.st, Options{})
 	var page struct {
 		Runs []struct {
@@ -181,8 +181,10 @@ func TestAPIRuns(t *testing.T) {
 	}
 }
 
-func TestAPIRunAndMetric(t *testing.T) {
-	f := newFixture(t)
+func TestAPIRunAndMetric(t *testing.T) { eachStore(t, testAPIRunAndMetric) }
+
+func testAPIRunAndMetric(t *testing.T, s testStore) {
+	f := newFixture(t, s)
 	h := newHandler(t, f.st, Options{})
 	id := f.ids["long"]
 	var run struct {
@@ -263,8 +265,10 @@ func TestAPIRunAndMetric(t *testing.T) {
 	getJSON(t, h, "/api/metrics/swd?ids="+strings.Repeat("x,", MaxIDs+1), 400, &e)
 }
 
-func TestAPIComparePivot(t *testing.T) {
-	f := newFixture(t)
+func TestAPIComparePivot(t *testing.T) { eachStore(t, testAPIComparePivot) }
+
+func testAPIComparePivot(t *testing.T, s testStore) {
+	f := newFixture(t, s)
 	h := newHandler(t, f.st, Options{Goals: map[string]track.Goal{"swd": track.Maximize}})
 	var c struct {
 		Runs            []struct{ ID string }
@@ -324,8 +328,10 @@ func TestAPIComparePivot(t *testing.T) {
 	getJSON(t, h, "/api/nothing", 404, &e)
 }
 
-func TestArtifacts(t *testing.T) {
-	f := newFixture(t)
+func TestArtifacts(t *testing.T) { eachStore(t, testArtifacts) }
+
+func testArtifacts(t *testing.T, s testStore) {
+	f := newFixture(t, s)
 	h := newHandler(t, f.st, Options{})
 	id := f.ids["long"]
 	code, body, hd := get(t, h, "/api/artifacts/"+id+"/samples/step-100.png")
@@ -346,8 +352,9 @@ func TestArtifacts(t *testing.T) {
 		t.Errorf("text artifact: %d %q %q", code, body, hd.Get("Content-Type"))
 	}
 	// Names that try to leave the store, plain or encoded, never reach a
-	// file: the secret beside the database stays unread.
-	secret := filepath.Join(filepath.Dir(f.path), "secret.txt")
+	// file: the secret in the store's folder, beside the database and the
+	// artifact root, stays unread.
+	secret := filepath.Join(f.dir, "secret.txt")
 	os.WriteFile(secret, []byte("SECRET"), 0o600)
 	for _, p := range []string{
 		"/api/artifacts/" + id + "/../secret.txt",
@@ -390,8 +397,10 @@ func hexString(b []byte) string {
 // url0 escapes an absolute path as one segment.
 func url0(p string) string { return strings.ReplaceAll(p, "/", "%2F") }
 
-func TestToken(t *testing.T) {
-	f := newFixture(t)
+func TestToken(t *testing.T) { eachStore(t, testToken) }
+
+func testToken(t *testing.T, s testStore) {
+	f := newFixture(t, s)
 	h := newHandler(t, f.st, Options{Token: "s3cret"})
 	for _, c := range []struct {
 		header []string
@@ -446,11 +455,18 @@ func TestToken(t *testing.T) {
 }
 
 // TestReadOnly: no request changes the database, and only GET is served.
-func TestReadOnly(t *testing.T) {
-	f := newFixture(t)
+func TestReadOnly(t *testing.T) { eachStore(t, testReadOnly) }
+
+func testReadOnly(t *testing.T, s testStore) {
+	f := newFixture(t, s)
 	st := f.st
 	h := newHandler(t, st, Options{})
 	before := dbState(t, st)
+	// The summary does see the fixture: 9 runs, the long curve and the 3
+	// artifact files.
+	if n := strings.Count(before, "\nrun "); n != 9 || !strings.Contains(before, "metric loss: 100000 points") || strings.Count(before, "\nfile ") != 3 {
+		t.Fatalf("dbState misses the fixture (%d runs):\n%s", n, before)
+	}
 	id := f.ids["long"]
 	for _, p := range []string{"/", "/api/runs", "/api/runs/" + id, "/api/runs/" + id + "/metrics/loss", "/api/compare?ids=" + id,
 		"/api/pivot?row=params.eta&col=params.steps&value=metrics.swd", "/api/artifacts/" + id + "/notes.txt", "/api/experiments"} {
@@ -467,35 +483,82 @@ func TestReadOnly(t *testing.T) {
 		}
 	}
 	if after := dbState(t, st); after != before {
-		t.Errorf("the database changed:\nbefore %s\nafter  %s", before, after)
+		b, a := strings.Split(before, "\n"), strings.Split(after, "\n")
+		t.Errorf("the store changed:\ngone: %q\nnew:  %q", slices.DeleteFunc(slices.Clone(b), func(l string) bool { return slices.Contains(a, l) }),
+			slices.DeleteFunc(slices.Clone(a), func(l string) bool { return slices.Contains(b, l) }))
 	}
 }
 
-// dbState summarises every run as the API can see it, and the artifact
-// files, as one string.
+// dbState summarises the store as the track API sees it, the same way on
+// every kind of store: the experiments, every run (with its times to the
+// nanosecond and its heartbeat, which the JSON form leaves out), each of its
+// metrics point by point, its artifact records, and the artifact files, as
+// one string.
 func dbState(t *testing.T, st *track.Store) string {
+	t.Helper()
+	var b strings.Builder
+	exps, err := st.Experiments()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&b, "experiments %q\n", exps)
 	runs, err := st.Runs(track.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b strings.Builder
+	slices.SortFunc(runs, func(a, b track.RunInfo) int { return strings.Compare(a.ID, b.ID) })
 	for _, r := range runs {
-		j, _ := json.Marshal(r)
-		b.Write(j)
+		j, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "run %s start %d end %d heartbeat %d\n", j, r.StartTime.UnixNano(), r.EndTime.UnixNano(), r.Heartbeat.UnixNano())
+		for _, key := range slices.Sorted(maps.Keys(r.Summaries)) {
+			pts, err := st.Metric(r.ID, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := sha256.New()
+			for _, p := range pts {
+				fmt.Fprintf(h, "%d %x %d\n", p.Step, math.Float64bits(p.Value), p.Time.UnixNano())
+			}
+			fmt.Fprintf(&b, "  metric %s: %d points, sha256 %x\n", key, len(pts), h.Sum(nil))
+		}
+		arts, err := st.Artifacts(r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range arts {
+			fmt.Fprintf(&b, "  artifact %q %s %d %d %s\n", a.Name, a.SHA256, a.Size, a.Time.UnixNano(), a.Path)
+		}
 	}
-	filepath.WalkDir(st.ArtifactDir(), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			data, _ := os.ReadFile(p)
+	if st.ArtifactDir() == "" {
+		t.Fatal("the store has no artifact root")
+	}
+	err = filepath.WalkDir(st.ArtifactDir(), func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
 			sum := sha256.Sum256(data)
-			b.WriteString(p + ":" + hexString(sum[:]))
+			fmt.Fprintf(&b, "file %s %s\n", p, hexString(sum[:]))
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return b.String()
 }
 
-func TestPagesAndHeaders(t *testing.T) {
-	f := newFixture(t)
+func TestPagesAndHeaders(t *testing.T) { eachStore(t, testPagesAndHeaders) }
+
+func testPagesAndHeaders(t *testing.T, s testStore) {
+	f := newFixture(t, s)
 	h := newHandler(t, f.st, Options{})
 	for _, p := range []string{"/", "/compare?ids=x", "/pivot", "/run/abc"} {
 		code, body, hd := get(t, h, p)

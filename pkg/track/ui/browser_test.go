@@ -3,8 +3,10 @@ package ui
 // TestBrowser drives the tracker UI in a headless Chromium (chromedp): the
 // runs table, the filter and its errors, selecting runs and comparing them,
 // a pivot whose means are known, a run page with images, and hostile names
-// that must show as text and never run. Screenshots of the pages go to
-// build/ui-screenshots/ at the repository root (not committed).
+// that must show as text and never run. It runs once per kind of store
+// (SQLite, and PostgreSQL on the test server: see eachStore). Screenshots of
+// the pages go to build/ui-screenshots/STORE/ at the repository root (not
+// committed), STORE being sqlite or postgres.
 //
 // Without a Chromium on PATH (or at /usr/bin/chromium) the test is skipped,
 // unless DIFFLAB_REQUIRE_BROWSER=1, when it fails.
@@ -345,7 +347,7 @@ func (b *btBrowser) health(t *testing.T, where string) {
 	}
 }
 
-// screenshot saves the whole page as build/ui-screenshots/NAME.png.
+// screenshot saves the whole page as build/ui-screenshots/STORE/NAME.png.
 func (b *btBrowser) screenshot(t *testing.T, name string) {
 	t.Helper()
 	buf, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
@@ -403,13 +405,14 @@ func TestBrowser(t *testing.T) {
 		}
 		t.Skip("no chromium or chromium-browser on PATH, nor /usr/bin/chromium: install Chromium to run the UI's browser test (DIFFLAB_REQUIRE_BROWSER=1 makes this a failure)")
 	}
+	eachStore(t, func(t *testing.T, s testStore) { testBrowser(t, s, exe) })
+}
+
+// testBrowser runs the browser checks with Chromium exe on a store of kind s.
+func testBrowser(t *testing.T, s testStore, exe string) {
 	began := time.Now()
 
-	st, err := track.Open(filepath.Join(t.TempDir(), "runs.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st, _ := s.open(t)
 	data := btFillStore(t, st)
 
 	h, err := New(st, Options{})
@@ -419,7 +422,7 @@ func TestBrowser(t *testing.T) {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
-	shots := filepath.Join(btRepoRoot(t), "build", "ui-screenshots")
+	shots := filepath.Join(btRepoRoot(t), "build", "ui-screenshots", s.name)
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
