@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/track"
@@ -130,15 +131,41 @@ func parseWithArg(fs *flagSet, args []string, stderr io.Writer) (arg string, don
 	return fs.Arg(0), done, code
 }
 
-// withStore opens the tracker database and a context cancelled by Ctrl-C, and
-// runs fn with them.
-func withStore(db string, fn func(ctx context.Context, st *track.Store) error) error {
-	st, err := track.Open(cmdline.DBPath(db))
+// storeFlags are the flags that say where the tracker is: --db and
+// --artifacts.
+type storeFlags struct{ db, artifacts *string }
+
+func addStoreFlags(fs *flagSet) storeFlags {
+	return storeFlags{fs.String("db", "", cmdline.DBFlagUsage), fs.String("artifacts", "", cmdline.ArtifactsFlagUsage)}
+}
+
+// open opens the tracker. For a PostgreSQL server it says which, in one line
+// on stderr (password redacted), with the artifact root.
+func (f storeFlags) open(stderr io.Writer) (*track.Store, error) {
+	st, err := cmdline.OpenStore(*f.db, *f.artifacts)
+	if err != nil {
+		return nil, err
+	}
+	if track.IsDSN(st.Path()) && stderr != nil {
+		art := st.ArtifactDir()
+		if art == "" {
+			art = "none yet (set --artifacts or $" + cmdline.ArtifactsEnv + ")"
+		}
+		fmt.Fprintf(stderr, "difflab: tracker %s, artifacts %s\n", st.Path(), art)
+	}
+	return st, nil
+}
+
+// withStore opens the tracker database (see storeFlags.open) and a context
+// cancelled by Ctrl-C or SIGTERM (what schedulers send), and runs fn with
+// them.
+func withStore(f storeFlags, stderr io.Writer, fn func(ctx context.Context, st *track.Store) error) error {
+	st, err := f.open(stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return fn(ctx, st)
 }

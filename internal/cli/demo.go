@@ -26,7 +26,7 @@ var demoExperiments = []struct{ label, dir string }{
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", "demo [--out DIR] [--db FILE] [--train-steps N] [--n N]", stdout)
 	out := fs.String("out", "build/demo", "folder for the reports, plots and samples")
-	db := fs.String("db", "", cmdline.DBFlagUsage)
+	sf := addStoreFlags(fs)
 	steps := fs.Int("train-steps", 2000, "training steps of the MLP (about a minute at the default)")
 	n := fs.Int("n", 2000, "samples per sampler")
 	root := fs.String("root", ".", "the difflab repository (for its experiments/ folder)")
@@ -37,7 +37,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		if *steps < 1 || *n < 2 {
 			return cmdline.Usagef("--train-steps %d and --n %d: want >= 1 and >= 2", *steps, *n)
 		}
-		return withStore(*db, func(ctx context.Context, st *track.Store) error {
+		return withStore(sf, stderr, func(ctx context.Context, st *track.Store) error {
 			return runDemoExperiments(ctx, st, *root, *out, *steps, *n, stdout, stderr)
 		})
 	}(), stderr)

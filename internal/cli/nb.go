@@ -94,7 +94,7 @@ func runNBRun(args []string, stdout, stderr io.Writer) int {
 	var params paramList
 	fs.Var(&params, "param", "a parameter KEY=VALUE for the notebook (repeatable); read with nb.Param")
 	mode := fs.String("mode", "", "notebook size: ci or full (default $DIFFLAB_NB_MODE, else full)")
-	db := fs.String("db", "", cmdline.DBFlagUsage)
+	sf := addStoreFlags(fs)
 	out := fs.String("out", "", "folder for the executed notebook (default runs/notebooks)")
 	timeout := fs.Duration("cell-timeout", 0, "longest a cell may run, e.g. 10m (0: no limit)")
 	path, done, code := parseWithArg(fs, args, stderr)
@@ -122,7 +122,7 @@ func runNBRun(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return cmdline.Usagef("%s: %v", path, err)
 		}
-		return withStore(*db, func(ctx context.Context, st *track.Store) error {
+		return withStore(sf, stderr, func(ctx context.Context, st *track.Store) error {
 			executed, err := executeNotebook(ctx, st, path, injected, params, *mode, outDir, *timeout, stderr)
 			if executed != "" {
 				fmt.Fprintf(stdout, "notebook: %s\n", executed)

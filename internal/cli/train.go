@@ -9,10 +9,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/pkg/pipeline"
-	"github.com/difflab/difflab/pkg/track"
 	"github.com/difflab/difflab/pkg/train"
 )
 
@@ -33,7 +33,7 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&sets, "set", "override a recipe field, e.g. --set train.steps=200 --set model.unet.basechannels=16 (repeatable)")
 	steps := fs.Int("steps", 0, "override train.steps")
 	ckpt := fs.String("checkpoint-dir", "", "checkpoint folder (default runs/checkpoints/<recipe hash>)")
-	db := fs.String("db", "", cmdline.DBFlagUsage)
+	sf := addStoreFlags(fs)
 	name := fs.String("name", "", "the tracker run's name (default: the recipe file's name without .toml)")
 	experiment := fs.String("experiment", "train", "the tracker run's experiment")
 	noTrack := fs.Bool("no-track", false, "do not log the run to the tracker")
@@ -65,14 +65,14 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 			o.Progress = nil
 		}
 		if !*noTrack {
-			st, err := track.Open(cmdline.DBPath(*db))
+			st, err := sf.open(stderr)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			o.Store = st
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		res, err := pipeline.Train(ctx, r, o)
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/difflab/difflab/pkg/track"
 )
 
 // Exit codes of every difflab command, for scripts to rely on.
@@ -51,7 +53,24 @@ const DefaultDB = "runs/difflab.db"
 const DBEnv = "DIFFLAB_DB"
 
 // DBFlagUsage is the help text of every command's --db flag.
-const DBFlagUsage = "tracker database `path` (default $" + DBEnv + ", else " + DefaultDB + ")"
+const DBFlagUsage = "tracker database: a file `path` (SQLite) or a postgres://user@host/db DSN (default $" + DBEnv + ", else " + DefaultDB + ")"
+
+// ArtifactsEnv is the environment variable that names the artifact root of a
+// PostgreSQL tracker (track.Options.Artifacts).
+const ArtifactsEnv = "DIFFLAB_ARTIFACTS"
+
+// ArtifactsFlagUsage is the help text of the --artifacts flag.
+const ArtifactsFlagUsage = "artifact root `folder`, for PostgreSQL one every machine can reach (default $" + ArtifactsEnv +
+	", else the root a PostgreSQL database records, or FILE.artifacts beside a SQLite FILE)"
+
+// OpenStore opens the tracker DBPath(db) with the artifact root artifacts,
+// else $DIFFLAB_ARTIFACTS when set.
+func OpenStore(db, artifacts string) (*track.Store, error) {
+	if artifacts == "" {
+		artifacts = os.Getenv(ArtifactsEnv)
+	}
+	return track.OpenWith(DBPath(db), track.Options{Artifacts: artifacts})
+}
 
 // DBPath resolves the tracker database: flagValue (the --db flag) when not empty,
 // else $DIFFLAB_DB when set and not empty, else DefaultDB.

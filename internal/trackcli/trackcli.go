@@ -188,13 +188,15 @@ func (c *cli) parse(args []string) ([]string, error) {
 // open opens the database; a missing file is an error here rather than a
 // new empty database, since every command only reads or cleans up.
 func (c *cli) open() (*track.Store, error) {
-	if _, err := os.Stat(c.db); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no database at %s (set --db or $%s)", c.db, cmdline.DBEnv)
+	if !track.IsDSN(c.db) {
+		if _, err := os.Stat(c.db); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("no database at %s (set --db or $%s)", c.db, cmdline.DBEnv)
+			}
+			return nil, err
 		}
-		return nil, err
 	}
-	return track.Open(c.db)
+	return cmdline.OpenStore(c.db, "")
 }
 
 // choice is a flag.Value that accepts one of a fixed set of words.

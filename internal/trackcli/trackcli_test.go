@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/difflab/difflab/internal/cmdline"
+	"github.com/difflab/difflab/internal/pgtest"
 	"github.com/difflab/difflab/pkg/track"
 )
 
@@ -394,5 +395,44 @@ func TestUIServes(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("still serving 10 s after SIGINT")
+	}
+}
+
+// TestPostgresDSN runs ls and show on a PostgreSQL tracker named by a DSN
+// with a password: the commands read it (no "no database" error for a DSN,
+// which is not a file), and the password shows nowhere, neither in their
+// output nor in the command line the run recorded.
+func TestPostgresDSN(t *testing.T) {
+	dsn := strings.Replace(pgtest.DSN(t), "postgres://postgres@", "postgres://postgres:s3cret@", 1)
+	st, err := track.OpenWith(dsn, track.Options{Artifacts: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Args
+	os.Args = []string{"difflab", "run", "x", "--db", dsn}
+	r, err := st.StartRun(track.RunOptions{Experiment: "pg", Name: "on-postgres", NoGit: true})
+	os.Args = old
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.LogMetric("loss", 0, 0.5)
+	if err := r.End(nil); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	code, out, errOut := run(t, "--db", dsn, "ls")
+	if code != cmdline.ExitOK || !strings.Contains(out, "on-postgres") {
+		t.Fatalf("ls: code %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = run(t, "--db", dsn, "show", r.ID())
+	if code != cmdline.ExitOK || !strings.Contains(out, "--db postgres://postgres:xxxxx@") {
+		t.Fatalf("show: code %d, want the recorded command with the password redacted\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "s3cret") {
+		t.Errorf("show printed the password:\n%s", out)
+	}
+	bad := strings.Replace(dsn, "/difflab_test", "/no_such_db_", 1)
+	if code, _, errOut = run(t, "--db", bad, "ls"); code == cmdline.ExitOK || strings.Contains(errOut, "s3cret") {
+		t.Errorf("ls on a missing database: code %d, %q", code, errOut)
 	}
 }

@@ -569,6 +569,7 @@ func (r *Runner) writeReport(res *Results, lease *track.Lease) error {
 			return fmt.Errorf("experiment: writing report: %w", err)
 		}
 	}
+	res.ReportPath = filepath.Join(r.OutDir, ReportFile)
 	run, err := r.Store.StartRun(track.RunOptions{Experiment: c.Name, Name: "report", ConfigHash: c.Hash(),
 		Backend: res.Backend, Tags: map[string]string{"kind": "report"}})
 	if err != nil {

@@ -34,7 +34,7 @@ type Runner struct {
 	// Store receives one run per cell and seed, and the report. Required.
 	Store *track.Store
 	// OutDir is the run folder for the report, plots and cell samples.
-	// Default runs/<experiment name>.
+	// Default Config.RunFolder().
 	OutDir string
 	// Progress receives one line per cell with cells done and time left (nil: silent).
 	Progress io.Writer
@@ -82,6 +82,9 @@ type Results struct {
 	VLB map[diffusion.ScheduleKind]map[string]float64
 	// Backend describes the backend that ran the cells, for the report.
 	Backend string
+	// ReportPath is the report this Run wrote; "" for a worker that left it
+	// to another (see Runner.Worker).
+	ReportPath string
 }
 
 // Run evaluates every cell that the tracker does not already hold as finished for
@@ -93,7 +96,7 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 		return nil, errors.New("experiment: Runner.Store is nil")
 	}
 	if r.OutDir == "" {
-		r.OutDir = filepath.Join("runs", c.Name)
+		r.OutDir = c.RunFolder()
 	}
 	if err := os.MkdirAll(filepath.Join(r.OutDir, "cells"), 0o755); err != nil {
 		return nil, fmt.Errorf("experiment: %w", err)
@@ -165,6 +168,10 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 	}
 	return res, r.report(ctx, res, scheds, models, nil)
 }
+
+// RunFolder is the default run folder of the experiment, relative to the
+// working directory: runs/NAME.
+func (c *Config) RunFolder() string { return filepath.Join("runs", c.Name) }
 
 // cells are the grid's cells that Only keeps, in Config.Cells order.
 func (r *Runner) cells() []Cell {

@@ -115,7 +115,7 @@ func (r *Runner) work(ctx context.Context, cells []Cell, done map[string]CellRes
 	}
 	res, err := r.finishedResults(ctx, cells)
 	if err == nil && r.Progress != nil {
-		fmt.Fprintf(r.Progress, "worker %s: every cell is done (%d run by this worker); the report is written by the worker that claims it\n", q.Owner, ran)
+		fmt.Fprintf(r.Progress, "worker %s: every cell and the report are done (%d cells run by this worker)\n", q.Owner, ran)
 	}
 	return res, err
 }

@@ -40,7 +40,9 @@ type Env struct {
 	// OS and Arch are runtime.GOOS and runtime.GOARCH.
 	OS   string `json:"os,omitempty"`
 	Arch string `json:"arch,omitempty"`
-	// Command is the command line (os.Args).
+	// Command is the command line (os.Args), with the password of any DSN
+	// in it replaced (RedactDSN), so that `--db postgres://u:pw@host/db`
+	// is never stored.
 	Command []string `json:"command,omitempty"`
 	// WorkDir is the working folder.
 	WorkDir string `json:"work_dir,omitempty"`
@@ -76,7 +78,7 @@ func captureEnv(opts RunOptions) Env {
 		NumCPU:     runtime.NumCPU(),
 		OS:         runtime.GOOS,
 		Arch:       runtime.GOARCH,
-		Command:    append([]string(nil), os.Args...),
+		Command:    redactArgs(os.Args),
 		WorkDir:    wd,
 		PID:        p.PID,
 		Seed:       opts.Seed,
@@ -135,4 +137,18 @@ func readCPUModel() string {
 		}
 	}
 	return ""
+}
+
+// redactArgs returns args with RedactDSN applied to each, and to the value of
+// each --flag=value.
+func redactArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if j := strings.IndexByte(a, '='); strings.HasPrefix(a, "-") && j > 0 {
+			out[i] = a[:j+1] + RedactDSN(a[j+1:])
+		} else {
+			out[i] = RedactDSN(a)
+		}
+	}
+	return out
 }

@@ -33,6 +33,13 @@ func isPostgresDSN(dsn string) bool {
 	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://")
 }
 
+// IsDSN reports whether s names a database server by a URL (scheme://...),
+// as opposed to a file path of a SQLite database.
+func IsDSN(s string) bool {
+	_, ok := urlScheme(s)
+	return ok
+}
+
 // urlScheme returns the scheme of dsn when it has the form scheme://...
 func urlScheme(dsn string) (string, bool) {
 	i := strings.Index(dsn, "://")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -47,6 +48,16 @@ func TestRedactDSN(t *testing.T) {
 		if got := RedactDSN(tt.in); got != tt.want {
 			t.Errorf("RedactDSN(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestCommandRedacted checks that the command line a run records keeps no
+// password, whether the DSN is a word of its own or a --flag=value.
+func TestCommandRedacted(t *testing.T) {
+	in := []string{"difflab", "run", "x", "--db", "postgres://ada:s3cret@db/x", "--db=postgres://bo:pw2@db/x", "-db=runs/a=b.db", "s3cret"}
+	want := []string{"difflab", "run", "x", "--db", "postgres://ada:xxxxx@db/x", "--db=postgres://bo:xxxxx@db/x", "-db=runs/a=b.db", "s3cret"}
+	if got := redactArgs(in); !slices.Equal(got, want) {
+		t.Errorf("redactArgs = %q, want %q", got, want)
 	}
 }
 
