@@ -24,7 +24,7 @@ var demoExperiments = []struct{ label, dir string }{
 }
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("demo", "demo [--out DIR] [--db FILE] [--train-steps N] [--n N]", stdout)
+	fs := newFlagSet("demo", "demo [--out DIR] [--db FILE|DSN] [--train-steps N] [--n N]", stdout)
 	out := fs.String("out", "build/demo", "folder for the reports, plots and samples")
 	sf := addStoreFlags(fs)
 	steps := fs.Int("train-steps", 2000, "training steps of the MLP (about a minute at the default)")

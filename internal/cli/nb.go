@@ -25,7 +25,7 @@ func init() {
 // NotebookExperiment is the tracker experiment of "difflab nb run".
 const NotebookExperiment = "notebooks"
 
-const nbSynopsis = `nb run NOTEBOOK [--param KEY=VALUE ...] [--mode ci|full] [--db FILE] [--out DIR]
+const nbSynopsis = `nb run NOTEBOOK [--param KEY=VALUE ...] [--mode ci|full] [--db FILE|DSN] [--out DIR]
 
 Runs a GoNB notebook headlessly with "jupyter nbconvert --execute" and records it
 in the tracker as a run of experiment "notebooks" named after the notebook, with

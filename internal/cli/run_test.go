@@ -7,12 +7,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/difflab/difflab/internal/cmdline"
 	"github.com/difflab/difflab/internal/pgtest"
+	"github.com/difflab/difflab/internal/queuetest"
 	"github.com/difflab/difflab/pkg/experiment"
 	"github.com/difflab/difflab/pkg/track"
 )
@@ -227,26 +227,7 @@ func TestTable1WorkersOnPostgres(t *testing.T) {
 		}
 	}()
 	// Stop the first worker while it holds a cell, after 20 cells, and kill it.
-	victim := ws[0]
-	host, _ := os.Hostname()
-	owner := fmt.Sprintf("%s:%d", host, victim.Process.Pid)
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		if time.Now().After(deadline) {
-			t.Fatal("worker 1 never held a cell after 20 were done")
-		}
-		s, err := q.Status(context.Background())
-		if err == nil && s.Done >= 20 && s.Holders[owner] > 0 {
-			victim.Process.Signal(syscall.SIGSTOP)
-			if s, err = q.Status(context.Background()); err == nil && s.Holders[owner] > 0 {
-				break
-			}
-			victim.Process.Signal(syscall.SIGCONT)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	victim.Process.Kill()
-	victim.Wait()
+	queuetest.KillHolding(t, q, ws[0], 20, 5*time.Minute)
 	for i, w := range ws[1:] {
 		if err := w.Wait(); err != nil {
 			t.Fatalf("worker %d: %v", i+2, err)

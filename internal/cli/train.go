@@ -27,7 +27,7 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func runTrain(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("train", "train --config FILE.toml [--set key=value ...] [--steps N] [--checkpoint-dir DIR] [--db FILE] [--name NAME] [--experiment NAME] [--no-track] [--check]", stdout)
+	fs := newFlagSet("train", "train --config FILE.toml [--set key=value ...] [--steps N] [--checkpoint-dir DIR] [--db FILE|DSN] [--name NAME] [--experiment NAME] [--no-track] [--check]", stdout)
 	config := fs.String("config", "", "recipe file (TOML): [data], [model], [schedule], [train], [preview] (required)")
 	var sets multiFlag
 	fs.Var(&sets, "set", "override a recipe field, e.g. --set train.steps=200 --set model.unet.basechannels=16 (repeatable)")

@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/difflab/difflab/internal/pgtest"
+	"github.com/difflab/difflab/internal/queuetest"
 	"github.com/difflab/difflab/pkg/track"
 )
 
@@ -132,26 +132,7 @@ func testWorkers(t *testing.T, dsn, artifacts string) {
 	// Kill the first worker while it holds a cell, after a few cells are done:
 	// stopped first, so that it cannot finish the cell between the check and
 	// the kill.
-	victim := workers[0]
-	host, _ := os.Hostname()
-	owner := fmt.Sprintf("%s:%d", host, victim.Process.Pid)
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if time.Now().After(deadline) {
-			t.Fatalf("worker 1 never held a cell after 5 were done\n%s", logs[0])
-		}
-		s, err := q.Status(context.Background())
-		if err == nil && s.Done >= 5 && s.Holders[owner] > 0 {
-			victim.Process.Signal(syscall.SIGSTOP)
-			if s, err = q.Status(context.Background()); err == nil && s.Holders[owner] > 0 {
-				break
-			}
-			victim.Process.Signal(syscall.SIGCONT)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	victim.Process.Kill()
-	victim.Wait()
+	queuetest.KillHolding(t, q, workers[0], 5, 2*time.Minute)
 	for i, w := range workers[1:] {
 		if err := w.Wait(); err != nil {
 			t.Fatalf("worker %d: %v\n%s", i+2, err, logs[i+1])
