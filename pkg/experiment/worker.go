@@ -82,6 +82,12 @@ func (r *Runner) work(ctx context.Context, cells []Cell, done map[string]CellRes
 			if err == nil {
 				err = r.report(lease.Context(), res, scheds, models, lease)
 			}
+			if errors.Is(err, track.ErrLeaseLost) {
+				if r.Progress != nil {
+					fmt.Fprintf(r.Progress, "worker %s lost its lease on the report; another worker writes it\n", q.Owner)
+				}
+				continue
+			}
 			if err != nil {
 				lease.Release()
 				return res, fmt.Errorf("experiment %s, report: %w", c.Name, err)
