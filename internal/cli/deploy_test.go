@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/difflab/difflab/internal/pgtest"
+	"github.com/difflab/difflab/internal/queuetest"
 	"github.com/difflab/difflab/pkg/track"
 )
 
@@ -90,14 +91,7 @@ func TestDeployCommandLines(t *testing.T) {
 	pod.Env = env
 	cmds = append(cmds, pod)
 
-	logs := make([]*strings.Builder, len(cmds))
-	for i, c := range cmds {
-		logs[i] = &strings.Builder{}
-		c.Stdout, c.Stderr = logs[i], logs[i]
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	logs := queuetest.Start(t, cmds...)
 	for i, c := range cmds {
 		if err := c.Wait(); err != nil {
 			t.Errorf("worker %d (%s): %v\n%s", i+1, c.Args, err, logs[i])

@@ -207,25 +207,10 @@ func TestTable1WorkersOnPostgres(t *testing.T) {
 	q := (&experiment.Runner{Config: cfg, Store: st}).Queue()
 
 	var ws []*exec.Cmd
-	var logs []*strings.Builder
 	for range 3 {
-		cmd := difflab("run", dir, "--db", dsn, "--artifacts", artifacts, "--out", out, "--worker")
-		log := &strings.Builder{}
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		ws, logs = append(ws, cmd), append(logs, log)
+		ws = append(ws, difflab("run", dir, "--db", dsn, "--artifacts", artifacts, "--out", out, "--worker"))
 	}
-	defer func() {
-		for i, w := range ws {
-			w.Process.Kill()
-			w.Wait()
-			if t.Failed() {
-				t.Logf("worker %d:\n%s", i+1, logs[i])
-			}
-		}
-	}()
+	logs := queuetest.Start(t, ws...)
 	// Stop the first worker while it holds a cell, after 20 cells, and kill it.
 	queuetest.KillHolding(t, q, ws[0], 20, 5*time.Minute)
 	for i, w := range ws[1:] {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -41,4 +42,28 @@ func KillHolding(t testing.TB, q *track.Queue, cmd *exec.Cmd, afterDone int, tim
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
+}
+
+// Start starts the worker processes cmds, each with its output (stdout and
+// stderr) captured, and returns the captures, to be read once the process has
+// exited. When the test ends, every worker still running is killed, and if
+// the test failed, every worker's output is logged.
+func Start(t testing.TB, cmds ...*exec.Cmd) []*strings.Builder {
+	t.Helper()
+	logs := make([]*strings.Builder, len(cmds))
+	for i, c := range cmds {
+		logs[i] = &strings.Builder{}
+		c.Stdout, c.Stderr = logs[i], logs[i]
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			c.Process.Kill()
+			c.Wait()
+			if t.Failed() {
+				t.Logf("worker %d (%s):\n%s", i+1, strings.Join(c.Args, " "), logs[i])
+			}
+		})
+	}
+	return logs
 }

@@ -107,27 +107,12 @@ func testWorkers(t *testing.T, dsn, artifacts string) {
 	q := (&Runner{Config: cfg, Store: st}).Queue()
 
 	var workers []*exec.Cmd
-	var logs []*strings.Builder
 	for range 3 {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), workerEnv+"="+dir, workerDBEnv+"="+dsn, workerArtifactsEnv+"="+artifacts, workerOutEnv+"="+out)
-		log := &strings.Builder{}
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
 		workers = append(workers, cmd)
-		logs = append(logs, log)
 	}
-	defer func() {
-		for i, w := range workers {
-			w.Process.Kill()
-			w.Wait()
-			if t.Failed() {
-				t.Logf("worker %d:\n%s", i+1, logs[i])
-			}
-		}
-	}()
+	logs := queuetest.Start(t, workers...)
 
 	// Kill the first worker while it holds a cell, after a few cells are done:
 	// stopped first, so that it cannot finish the cell between the check and
