@@ -51,7 +51,9 @@ type Runner struct {
 	Only func(Cell) bool
 
 	// Worker makes Run one of any number of processes, on any machines, that
-	// share the grid through the tracker database (see Runner.Work).
+	// share the grid through the tracker database (see Runner.Queue): each
+	// claims a cell no other holds, runs it and records it, until none is
+	// left; the one that claims the report, once every cell is done, writes it.
 	Worker bool
 	// Lease is how long a worker's claim on a cell lasts without renewal: a
 	// worker that dies loses its cell to another one at most this long after

@@ -39,8 +39,8 @@ func (r *Runner) Queue() *track.Queue {
 // is recorded finished once. The worker that claims the final task, after
 // every cell is done, writes the report, so it is written once.
 //
-// The Results returned hold every finished cell, whoever ran it; Floor and
-// VLB only for the worker that wrote the report.
+// The Results returned hold every finished cell, whoever ran it; Floor, VLB
+// and ReportPath only for the worker that wrote the report.
 func (r *Runner) work(ctx context.Context, cells []Cell, done map[string]CellResult) (*Results, error) {
 	c := r.Config
 	if r.Only != nil {
@@ -61,7 +61,7 @@ func (r *Runner) work(ctx context.Context, cells []Cell, done map[string]CellRes
 	if err != nil {
 		return nil, err
 	}
-	meter := sweepMeter{start: time.Now(), doneAtStart: st.Done, total: st.Total()}
+	meter := sweepMeter{start: time.Now(), doneAtStart: st.Done}
 	if r.Progress != nil {
 		fmt.Fprintf(r.Progress, "worker %s: %d of %d tasks left in queue %s (%d reused)\n",
 			q.Owner, st.Total()-st.Done, st.Total(), q.Name, len(done))
@@ -78,7 +78,10 @@ func (r *Runner) work(ctx context.Context, cells []Cell, done map[string]CellRes
 			return nil, fmt.Errorf("experiment %s: %w", c.Name, err)
 		}
 		if lease.Final {
-			res, err := r.finishedResults(ctx, cells)
+			res, err := r.finishedResults(cells)
+			if err == nil {
+				err = r.fetchCellFiles(res)
+			}
 			if err == nil {
 				err = r.report(lease.Context(), res, scheds, models, lease)
 			}
@@ -119,7 +122,7 @@ func (r *Runner) work(ctx context.Context, cells []Cell, done map[string]CellRes
 			meter.line(r.Progress, q, cell, cr, lease.Attempt, c.Eval.Primary)
 		}
 	}
-	res, err := r.finishedResults(ctx, cells)
+	res, err := r.finishedResults(cells)
 	if err == nil && r.Progress != nil {
 		fmt.Fprintf(r.Progress, "worker %s: every cell and the report are done (%d cells run by this worker)\n", q.Owner, ran)
 	}
@@ -139,31 +142,35 @@ func (r *Runner) workCell(ctx context.Context, cell Cell, lease *track.Lease, sc
 }
 
 // finishedResults reads every finished cell of the grid back from the
-// tracker, in grid order, and brings their samples (2-D data) or pictures
-// (images) into the run folder from the runs' artifacts where another worker,
-// on another machine perhaps, ran them: the report draws them from there.
-func (r *Runner) finishedResults(ctx context.Context, cells []Cell) (*Results, error) {
+// tracker, in grid order, whoever ran it.
+func (r *Runner) finishedResults(cells []Cell) (*Results, error) {
 	done, err := r.finishedCells()
 	if err != nil {
 		return nil, err
 	}
 	res := &Results{Config: r.Config, Backend: backend.Description()}
-	var missing int
 	for _, cell := range cells {
-		cr, ok := done[cell.Key()]
-		if !ok {
-			missing++
-			continue
-		}
-		res.Cells = append(res.Cells, cr)
-		if err := r.fetchCellFile(cell, cr.RunID); err != nil {
-			return res, err
+		if cr, ok := done[cell.Key()]; ok {
+			res.Cells = append(res.Cells, cr)
 		}
 	}
-	if missing > 0 && r.Progress != nil {
+	if missing := len(cells) - len(res.Cells); missing > 0 && r.Progress != nil {
 		fmt.Fprintf(r.Progress, "%d of %d cells have no finished run (deleted?): the report leaves them out\n", missing, len(cells))
 	}
-	return res, ctx.Err()
+	return res, nil
+}
+
+// fetchCellFiles brings the samples (2-D data) or pictures (images) of the
+// cells of res into the run folder from their runs' artifacts where another
+// worker, on another machine perhaps, ran them: the report draws them from
+// there.
+func (r *Runner) fetchCellFiles(res *Results) error {
+	for _, cr := range res.Cells {
+		if err := r.fetchCellFile(cr.Cell, cr.RunID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fetchCellFile copies a cell's samples or picture from its run's artifacts
@@ -210,7 +217,6 @@ func (r *Runner) fetchCellFile(cell Cell, runID string) error {
 type sweepMeter struct {
 	start       time.Time
 	doneAtStart int
-	total       int
 }
 
 func (m *sweepMeter) line(w io.Writer, q *track.Queue, cell Cell, cr CellResult, attempt int, primary string) {

@@ -252,8 +252,11 @@ func lockCheckpointDir(ctx context.Context, dir string, progress io.Writer) (unl
 		}
 		ok, err = l.TryLockContext(ctx, 200*time.Millisecond)
 	}
-	if err != nil || !ok {
-		return nil, fmt.Errorf("train: locking checkpoint folder %s: %w", dir, errors.Join(err, ctx.Err()))
+	if err == nil && !ok {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("train: locking checkpoint folder %s: %w", dir, err)
 	}
 	return func() { l.Unlock() }, nil
 }
