@@ -26,10 +26,14 @@ deps:
 # skip, when Chromium is missing (deps installs it). The tracker's tests run on
 # SQLite and on a throwaway PostgreSQL server under build/pg, started here and
 # stopped when the tests end, pass or fail (DIFFLAB_REQUIRE_PG=1: no skipping).
+# The backend-parity tests run on ONNX Runtime too, which deps installs into
+# build/onnxruntime (DIFFLAB_REQUIRE_ONNX=1); DIFFLAB_ONNXRUNTIME=off runs
+# everything without it.
+REQUIRE_ONNX := $(if $(filter off,$(DIFFLAB_ONNXRUNTIME)),0,1)
 test: deps
 	GOMLX_BACKEND=$(TEST_BACKEND) $(GO) vet ./...
 	./scripts/pg-test.sh start >/dev/null
-	DIFFLAB_TEST_PG="$$(cat $(BUILD)/pg/dsn)" DIFFLAB_REQUIRE_PG=1 DIFFLAB_REQUIRE_BROWSER=1 GOMLX_BACKEND=$(TEST_BACKEND) \
+	DIFFLAB_TEST_PG="$$(cat $(BUILD)/pg/dsn)" DIFFLAB_REQUIRE_PG=1 DIFFLAB_REQUIRE_BROWSER=1 DIFFLAB_REQUIRE_ONNX=$(REQUIRE_ONNX) GOMLX_BACKEND=$(TEST_BACKEND) \
 		$(GO) test -count=1 -timeout 60m ./...; rc=$$?; ./scripts/pg-test.sh stop; exit $$rc
 	$(MAKE) notebooks
 

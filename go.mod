@@ -7,9 +7,10 @@ require (
 	github.com/chromedp/cdproto v0.160.1
 	github.com/chromedp/chromedp v0.23.1
 	github.com/gofrs/flock v0.13.0
-	github.com/gomlx/compute v0.1.0
-	github.com/gomlx/go-xla v0.4.0
-	github.com/gomlx/gomlx v0.28.1
+	github.com/gomlx/compute v0.1.2
+	github.com/gomlx/compute-onnx v0.0.0-20260730095030-43334863f719
+	github.com/gomlx/go-xla v0.4.1
+	github.com/gomlx/gomlx v0.28.2
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/janpfeifer/gonb v0.11.4
 	golang.org/x/term v0.40.0

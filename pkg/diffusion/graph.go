@@ -21,6 +21,41 @@ type Denoiser struct {
 	Fn func(scope *model.Scope, x, t *graph.Node) *graph.Node
 }
 
+// Detached returns a copy of d whose Store holds host copies of every variable, so
+// that it can run on another backend than the one d's weights were last used on
+// (GoMLX ties a tensor to one backend instance): a network trained on the pure-Go
+// backend samples on ONNX Runtime this way. Later changes to either store do not
+// reach the other. A nil Store stays nil.
+func (d Denoiser) Detached() (Denoiser, error) {
+	if d.Store == nil {
+		return d, nil
+	}
+	out := d
+	out.Store = model.NewStore()
+	for path, value := range d.Store.IterParams() {
+		out.Store.SetParam(path, value)
+	}
+	for v := range d.Store.IterVariables() {
+		if !v.HasValue() {
+			return Denoiser{}, fmt.Errorf("diffusion: Detached: variable %s has no value yet (run the network once first)", v.Path())
+		}
+		val, err := v.Value()
+		if err != nil {
+			return Denoiser{}, fmt.Errorf("diffusion: Detached: variable %s: %w", v.Path(), err)
+		}
+		host, err := val.LocalClone()
+		if err != nil {
+			return Denoiser{}, fmt.Errorf("diffusion: Detached: variable %s: %w", v.Path(), err)
+		}
+		nv, err := out.Store.CreateVariable(v.Path(), host)
+		if err != nil {
+			return Denoiser{}, fmt.Errorf("diffusion: Detached: %w", err)
+		}
+		nv.Trainable = v.Trainable
+	}
+	return out, nil
+}
+
 // TableConst returns a schedule table as a constant of the given dtype, shape [T].
 func TableConst(g *graph.Graph, table []float64, dtype dtypes.DType) *graph.Node {
 	return graph.ConvertDType(graph.Const(g, table), dtype)

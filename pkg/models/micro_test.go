@@ -145,3 +145,51 @@ func im2col(x *graph.Node, kernel, stride int) *graph.Node {
 	}
 	return graph.Concatenate(windows, -1)
 }
+
+// BenchmarkMicroInference times forward-only formulations of the UNet's elementwise
+// and normalisation work on [256, 28, 28, 16] (the default UNet's widest activation
+// at batch 256), on the backend of $GOMLX_BACKEND:
+//
+//	silu/logistic   x · Logistic(x)
+//	silu/expm1      x · S with the gradient-carrying S of siluExpm1
+//	silu/expm1fwd   x / (2 + expm1(-x)), no gradient term
+//	silu/softmax    x · softmax([x, 0])_0 through the backend's (fused) Softmax
+//	groupnorm/groupaxes  normalize over axes 1 and 3 of a [B, S, G, C/G] view
+//	groupnorm/channels   GroupNorm: reductions over S of [B, S, C], then per group
+//	groupnorm/fused      the backend's fused layer norm over the group's axes (the
+//	                     pure-Go backend has one; ONNX Runtime does not)
+func BenchmarkMicroInference(b *testing.B) {
+	x, _, _ := benchBatch(256, 28, 28, 16)
+	groupView := func(xn *graph.Node) *graph.Node { return graph.Reshape(xn, 256, 28*28, 8, 2) }
+	for _, tc := range []struct {
+		name string
+		fn   func(*model.Scope, *graph.Node) *graph.Node
+	}{
+		{"silu/logistic", func(_ *model.Scope, xn *graph.Node) *graph.Node { return siluLogistic(xn) }},
+		{"silu/expm1", func(_ *model.Scope, xn *graph.Node) *graph.Node { return siluExpm1(xn) }},
+		{"silu/expm1fwd", func(_ *model.Scope, xn *graph.Node) *graph.Node {
+			return graph.Div(xn, graph.AddScalar(graph.Expm1(graph.Neg(xn)), 2))
+		}},
+		{"silu/softmax", func(_ *model.Scope, xn *graph.Node) *graph.Node {
+			pair := graph.Stack([]*graph.Node{xn, graph.ZerosLike(xn)}, -1)
+			s := graph.Squeeze(graph.Slice(graph.Softmax(pair, -1), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisElem(0)), -1)
+			return graph.Mul(xn, s)
+		}},
+		{"groupnorm/groupaxes", func(_ *model.Scope, xn *graph.Node) *graph.Node { return normalize(groupView(xn), 1, 3) }},
+		{"groupnorm/channels", func(scope *model.Scope, xn *graph.Node) *graph.Node { return GroupNorm(scope, xn, 8) }},
+		{"groupnorm/fused", func(_ *model.Scope, xn *graph.Node) *graph.Node {
+			return graph.BackendFusedLayerNorm(groupView(xn), []int{1, 3}, NormEpsilon, nil, nil)
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			exec := model.MustNewExec(inferenceBackend(b), model.NewStore(), func(scope *model.Scope, xn *graph.Node) *graph.Node {
+				return tc.fn(scope, xn)
+			})
+			exec.MustCall1(x).FinalizeAll()
+			for b.Loop() {
+				exec.MustCall1(x).FinalizeAll()
+			}
+			b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N*x.Shape().Size()), "ns/elem")
+		})
+	}
+}

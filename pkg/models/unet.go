@@ -315,7 +315,7 @@ func AttentionBlock(scope *model.Scope, x *Node, groups int) *Node {
 	k := Slice(qkv, AxisRange(), AxisRange(), AxisRange(c, 2*c))
 	v := Slice(qkv, AxisRange(), AxisRange(), AxisRange(2*c, 3*c))
 	logits := MulScalar(Einsum("bic,bjc->bij", q, k), 1/math.Sqrt(float64(c)))
-	a := softmax(logits)
+	a := formulationOf(logits.Graph()).softmax(logits)
 	o := Einsum("bij,bjc->bic", a, v)
 	o = Dense(scope.In("proj"), o, c)
 	return Add(x, Reshape(o, d...))

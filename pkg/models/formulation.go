@@ -1,0 +1,31 @@
+package models
+
+import (
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph code reads like maths with the dot import
+
+	"github.com/difflab/difflab/pkg/backend"
+)
+
+// formulation is how a graph computes the ops whose fastest form depends on the
+// backend that runs it. Every formulation computes the same function from the same
+// variables, so one set of weights runs on every backend (TestBackendParity).
+type formulation struct {
+	// nativeConv: Conv2D is GoMLX's Convolve (ConvGeneral), fast on XLA (cuDNN on a
+	// GPU) and ONNX Runtime; otherwise convRows, for the pure-Go backend, whose
+	// native convolution is a naive loop.
+	nativeConv bool
+	// silu and softmax are SiLU's and the attention softmax's formulations.
+	silu    func(*Node) *Node
+	softmax func(*Node) *Node
+}
+
+// formulationOf returns the formulation for g's backend: on the pure-Go backend
+// the column-shift convolution and this build's SiLU and softmax (silu_simd.go,
+// silu_nosimd.go); elsewhere the native convolution and the backend's Logistic and
+// Softmax (ONNX Runtime has no Expm1 op; XLA fuses either form).
+func formulationOf(g *Graph) formulation {
+	if backend.KindOf(g.Backend()) == backend.Go {
+		return formulation{silu: silu, softmax: softmax}
+	}
+	return formulation{nativeConv: true, silu: siluLogistic, softmax: softmaxExp}
+}

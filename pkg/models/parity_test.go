@@ -1,0 +1,157 @@
+package models
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/difflab/difflab/pkg/backend"
+	"github.com/difflab/difflab/pkg/diffusion"
+)
+
+// TestBackendParity runs the default UNet and MLP, and a DDIM sampling loop, on
+// every backend this machine has (backend.Installed: the pure-Go backend, each
+// PJRT plugin, ONNX Runtime) with the same weights and inputs, and checks that the
+// outputs agree with the pure-Go backend's within float32 tolerance, although the
+// UNet's convolution is formulated differently there (convRows against the native
+// convolution; see formulationOf). With DIFFLAB_REQUIRE_ONNX=1 (make test) a
+// missing ONNX Runtime library fails the test instead of leaving one backend out.
+func TestBackendParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the default UNet on every backend")
+	}
+	installed := backend.Installed()
+	requireONNX(t, installed)
+	ref, err := backend.Open(backend.GoDefaultConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var others []compute.Backend
+	for _, c := range installed[1:] {
+		b, err := backend.Open(c.Config)
+		if err != nil {
+			t.Errorf("backend %s (%s): %v", c.Config, c.Reason, err)
+			continue
+		}
+		others = append(others, b)
+	}
+	if len(others) == 0 {
+		t.Skip("only the pure-Go backend is installed here")
+	}
+
+	unet, err := NewUNet(DefaultUNetConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mlp, err := NewMLP(DefaultMLPConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		den  diffusion.Denoiser
+		dims []int
+	}{{"unet", unet, []int{28, 28, 1}}, {"mlp", mlp, []int{2}}} {
+		const bs = 8
+		x, ts, _ := benchBatch(bs, tc.dims...)
+		model.MustNewExec(ref, tc.den.Store, tc.den.Fn).MustCall1(clone(t, x), clone(t, ts)) // initialises the weights
+		perturb(t, tc.den)
+		want := flat[float32](t, model.MustNewExec(ref, tc.den.Store, tc.den.Fn).MustCall1(clone(t, x), clone(t, ts)))
+		scale := maxAbs(want)
+		for _, b := range others {
+			den := detached(t, tc.den)
+			got := flat[float32](t, model.MustNewExec(b, den.Store, den.Fn).MustCall1(clone(t, x), clone(t, ts)))
+			if d := maxAbsDiff(got, want); d > 1e-4*scale || math.IsNaN(d) {
+				t.Errorf("%s forward on %s: max |difference| %.3g from the pure-Go backend's (max |output| %.3g), want <= 1e-4 of it", tc.name, b.Name(), d, scale)
+			}
+		}
+	}
+
+	// A whole DDIM-5 loop of 4 images from the same seed: the sampler's arithmetic
+	// is float64 on the host, so only the network's rounding separates backends.
+	s := diffusion.MustNewSchedule(diffusion.ScheduleConfig{Kind: diffusion.Linear})
+	cfg := diffusion.SamplerConfig{Kind: diffusion.DDIM, Steps: 5, Eta: 1}
+	sample := func(b compute.Backend) []float64 {
+		sm, err := diffusion.NewSampler(b, s, detached(t, unet), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := sm.Sample([]int{4, 28, 28, 1}, nil, diffusion.NewPCGNoise(3), diffusion.SampleOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.X0
+	}
+	want := sample(ref)
+	for _, b := range others {
+		got := sample(b)
+		var d float64
+		for i := range want {
+			d = math.Max(d, math.Abs(got[i]-want[i]))
+		}
+		if d > 1e-3 || math.IsNaN(d) {
+			t.Errorf("DDIM-5 samples on %s: max |difference| %.3g from the pure-Go backend's, want <= 1e-3", b.Name(), d)
+		}
+	}
+}
+
+// perturb adds N(0, 0.05²) noise (seeded) to every weight of den, so that biases,
+// norm scales and offsets differ from their initial zeros and ones and a
+// formulation that drops one of them cannot pass.
+func perturb(t *testing.T, den diffusion.Denoiser) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(5, 6))
+	for v := range den.Store.IterVariables() {
+		val, err := v.Value()
+		if err != nil || val.DType() != dtypes.Float32 {
+			continue
+		}
+		w := flat[float32](t, val)
+		for i := range w {
+			w[i] += float32(0.05 * rng.NormFloat64())
+		}
+		if err := v.SetValue(tensors.FromFlatDataAndDimensions(w, val.Shape().Dimensions...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// detached returns den.Detached(), failing t on error.
+func detached(t *testing.T, den diffusion.Denoiser) diffusion.Denoiser {
+	t.Helper()
+	d, err := den.Detached()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// requireONNX fails t when DIFFLAB_REQUIRE_ONNX=1 and installed has no ONNX Runtime.
+func requireONNX(t *testing.T, installed []backend.Choice) {
+	t.Helper()
+	if os.Getenv("DIFFLAB_REQUIRE_ONNX") != "1" {
+		return
+	}
+	for _, c := range installed {
+		if strings.HasPrefix(c.Config, "onnx") {
+			return
+		}
+	}
+	_, err := backend.FindONNXRuntime()
+	t.Fatalf("DIFFLAB_REQUIRE_ONNX=1: %v", err)
+}
+
+func maxAbs(v []float32) float64 {
+	var m float64
+	for _, x := range v {
+		m = math.Max(m, math.Abs(float64(x)))
+	}
+	return m
+}
