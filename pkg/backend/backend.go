@@ -153,7 +153,7 @@ func NewFor(p Purpose) (compute.Backend, error) {
 		return m.b, m.err
 	}
 	env := os.Getenv(EnvVar)
-	choice := Select(env, Discover(env), p)
+	choice := Select(env, Discover(), p)
 	b, err := reuseOrCreate(choice)
 	if err != nil && (strings.HasPrefix(choice.Config, "xla") || strings.HasPrefix(choice.Config, "onnx")) {
 		choice = Choice{GoDefaultConfig, fmt.Sprintf("%s failed: %s; falling back to the pure-Go backend", choice.Reason, firstLine(err))}
@@ -189,14 +189,11 @@ func MustNew() compute.Backend {
 	return b
 }
 
-// Discover lists what this machine has installed: the PJRT plugins (only when env,
-// the value of $GOMLX_BACKEND, is empty: listing them loads nothing but takes a
-// moment) and ONNX Runtime's library. It downloads nothing.
-func Discover(env string) Found {
+// Discover lists what this machine has installed: the PJRT plugins and ONNX
+// Runtime's library, looked up once per process. It downloads nothing.
+func Discover() Found {
 	foundMu.Do(func() {
-		if strings.TrimSpace(env) == "" {
-			found.Plugins = xla.GetAvailablePlugins()
-		}
+		found.Plugins = xla.GetAvailablePlugins()
 		found.ONNXRuntime, _ = FindONNXRuntime()
 	})
 	return found

@@ -37,7 +37,7 @@ func KindOf(b compute.Backend) Kind {
 // pure-Go backend first, then one per PJRT plugin found, then ONNX Runtime when its
 // library is found (see Discover). Each Reason says what was found.
 func Installed() []Choice {
-	f := Discover("")
+	f := Discover()
 	out := []Choice{{GoDefaultConfig, "built in"}}
 	for _, p := range f.Plugins {
 		out = append(out, Choice{"xla:" + p, "PJRT plugin " + p + " found"})
