@@ -8,15 +8,20 @@
 //  1. $GOMLX_BACKEND, when set, is honoured for both: "go", "go:OPTIONS",
 //     "xla:PLUGIN", "xla:/absolute/path/to/pjrt_c_api_plugin.so", "onnx" or
 //     "onnx:OPTIONS". A bare "go" gets the options in GoDefaultConfig, a bare
-//     "onnx" runs on the CPU. ONNX Runtime cannot run difflab's training graphs
-//     (it has no Pad op, the gradient of Slice), so with "onnx" training runs on
-//     the pure-Go backend.
+//     "onnx" runs on the CPU.
 //  2. Otherwise XLA is used for both when a PJRT plugin is installed locally (found
 //     in $PJRT_PLUGIN_LIBRARY_PATH or the standard places); nothing is downloaded.
-//  3. Otherwise, for Inference, ONNX Runtime's CPU provider when its shared library
-//     is found (see FindONNXRuntime); nothing is downloaded.
+//  3. Otherwise ONNX Runtime's CPU provider when its shared library is found (see
+//     FindONNXRuntime); nothing is downloaded. difflab supplies the two ops its
+//     training graphs need that compute-onnx lacks (Pad, input-dilated
+//     convolutions; see withPad), and TestBackendTrainParity in pkg/models checks
+//     a training step there against the pure-Go backend's.
 //  4. Otherwise the pure-Go backend runs: the reference, and the fallback whenever
 //     the chosen backend cannot be created.
+//
+// The two purposes share rules 1, 2 and 4 and so one backend; they differ only in
+// the reason New and NewInference report, and a program may still give Training
+// and Inference different backends (experiment.Runner's Backend and Inference).
 //
 // New and NewInference report each backend they create and the reason in one line,
 // so a user always knows which backend produced a number.
@@ -98,20 +103,16 @@ func Select(env string, found Found, p Purpose) Choice {
 	switch {
 	case env == "go":
 		return Choice{GoDefaultConfig, "GOMLX_BACKEND=go"}
-	case isONNX && p == Training:
-		return Choice{GoDefaultConfig, "GOMLX_BACKEND=" + env + ", but ONNX Runtime cannot run training graphs (no Pad op); training on the pure-Go backend"}
 	case isONNX && !strings.Contains(env, ":"):
 		return Choice{ONNXDefaultConfig, "GOMLX_BACKEND=" + env}
 	case env != "":
 		return Choice{env, "GOMLX_BACKEND=" + env}
 	case len(found.Plugins) > 0:
 		return Choice{"xla:" + found.Plugins[0], "PJRT plugin " + found.Plugins[0] + " found"}
-	case p == Inference && found.ONNXRuntime != "":
-		return Choice{ONNXDefaultConfig, "forward passes; ONNX Runtime found at " + found.ONNXRuntime}
-	case p == Inference:
-		return Choice{GoDefaultConfig, "no PJRT plugin or ONNX Runtime found; using the pure-Go backend"}
+	case found.ONNXRuntime != "":
+		return Choice{ONNXDefaultConfig, "no PJRT plugin; ONNX Runtime found at " + found.ONNXRuntime}
 	default:
-		return Choice{GoDefaultConfig, "no PJRT plugin found; using the pure-Go backend"}
+		return Choice{GoDefaultConfig, "no PJRT plugin or ONNX Runtime found; using the pure-Go backend"}
 	}
 }
 
@@ -247,6 +248,9 @@ func create(config string) (compute.Backend, error) {
 	}
 	if perr := exceptions.TryCatch[error](func() { b, err = compute.NewWithConfig(config) }); perr != nil {
 		return nil, perr
+	}
+	if err == nil && KindOf(b) == ONNX {
+		b = &withPad{b}
 	}
 	return b, err
 }

@@ -19,19 +19,19 @@ func TestSelect(t *testing.T) {
 		p     Purpose
 		want  Choice
 	}{
-		{"", Found{}, Training, Choice{GoDefaultConfig, "no PJRT plugin found; using the pure-Go backend"}},
+		{"", Found{}, Training, Choice{GoDefaultConfig, "no PJRT plugin or ONNX Runtime found; using the pure-Go backend"}},
 		{"", Found{}, Inference, Choice{GoDefaultConfig, "no PJRT plugin or ONNX Runtime found; using the pure-Go backend"}},
 		{"", Found{Plugins: []string{"cuda", "cpu"}}, Training, Choice{"xla:cuda", "PJRT plugin cuda found"}},
 		{"", Found{Plugins: []string{"cuda"}, ONNXRuntime: lib}, Inference, Choice{"xla:cuda", "PJRT plugin cuda found"}},
-		{"", Found{ONNXRuntime: lib}, Inference, Choice{ONNXDefaultConfig, "forward passes; ONNX Runtime found at " + lib}},
-		{"", Found{ONNXRuntime: lib}, Training, Choice{GoDefaultConfig, "no PJRT plugin found; using the pure-Go backend"}},
+		{"", Found{ONNXRuntime: lib}, Inference, Choice{ONNXDefaultConfig, "no PJRT plugin; ONNX Runtime found at " + lib}},
+		{"", Found{ONNXRuntime: lib}, Training, Choice{ONNXDefaultConfig, "no PJRT plugin; ONNX Runtime found at " + lib}},
 		{"go", Found{Plugins: []string{"cuda"}, ONNXRuntime: lib}, Inference, Choice{GoDefaultConfig, "GOMLX_BACKEND=go"}},
 		{" go ", Found{}, Training, Choice{GoDefaultConfig, "GOMLX_BACKEND=go"}},
 		{"go:parallelism=2", Found{}, Training, Choice{"go:parallelism=2", "GOMLX_BACKEND=go:parallelism=2"}},
 		{"xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so", Found{}, Inference, Choice{"xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so", "GOMLX_BACKEND=xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so"}},
 		{"onnx", Found{}, Inference, Choice{ONNXDefaultConfig, "GOMLX_BACKEND=onnx"}},
+		{"onnx", Found{}, Training, Choice{ONNXDefaultConfig, "GOMLX_BACKEND=onnx"}},
 		{"onnx:cuda", Found{}, Inference, Choice{"onnx:cuda", "GOMLX_BACKEND=onnx:cuda"}},
-		{"onnx:cpu", Found{ONNXRuntime: lib}, Training, Choice{GoDefaultConfig, "GOMLX_BACKEND=onnx:cpu, but ONNX Runtime cannot run training graphs (no Pad op); training on the pure-Go backend"}},
 	} {
 		if got := Select(c.env, c.found, c.p); got != c.want {
 			t.Errorf("Select(%q, %+v, %s) = %+v, want %+v", c.env, c.found, c.p, got, c.want)
@@ -80,12 +80,12 @@ func TestNewProcess(t *testing.T) {
 		stderr    []string // substrings of the single notice line ("" for none)
 	}{
 		{"onnx library missing", "onnx", "inference", empty + "/libonnxruntime.so.1", "OK Go", []string{"GOMLX_BACKEND=onnx failed", "no such file", "falling back to the pure-Go backend"}},
-		{"onnx training", "onnx", "", lib, "OK Go", []string{"ONNX Runtime cannot run training graphs"}},
+		{"onnx training", "onnx", "", lib, "OK onnxruntime", []string{`training backend onnxruntime "onnx:cpu" (GOMLX_BACKEND=onnx)`}},
 		{"onnx inference", "onnx", "inference", lib, "OK onnxruntime", []string{`inference backend onnxruntime "onnx:cpu" (GOMLX_BACKEND=onnx)`}},
 		{"missing plugin path", "xla:" + empty + "/pjrt_c_api_missing_plugin.so", "", "", "OK ", []string{"GOMLX_BACKEND=xla:" + empty, "failed", "falling back to the pure-Go backend", GoDefaultConfig}},
 		{"plugin not installed", "xla:nosuchplugin", "", "", "OK ", []string{"GOMLX_BACKEND=xla:nosuchplugin failed", "falling back"}},
 		{"cuda not installed", "xla:cuda", "", "", "OK ", []string{"GOMLX_BACKEND=xla:cuda failed", "falling back"}},
-		{"no plugin found", "", "", "", "OK ", []string{"no PJRT plugin found; using the pure-Go backend"}},
+		{"nothing found", "", "", empty + "/libonnxruntime.so.1", "OK Go", []string{"no PJRT plugin or ONNX Runtime found; using the pure-Go backend"}},
 		{"go", "go", "", "", "OK ", []string{`"` + GoDefaultConfig + `" (GOMLX_BACKEND=go)`}},
 		{"unknown", "nope", "", "", "ERR ", nil},
 	} {

@@ -13,8 +13,9 @@ const (
 	Go Kind = "go"
 	// XLA is go-xla's PJRT backend ("xla"): CPU or GPU plugins.
 	XLA Kind = "xla"
-	// ONNX is ONNX Runtime through github.com/gomlx/compute-onnx ("onnx"), used for
-	// forward passes: it has no Pad or Expm1 op, so it cannot train difflab's models.
+	// ONNX is ONNX Runtime through github.com/gomlx/compute-onnx ("onnx"), on the
+	// CPU. It has no Expm1 op (pkg/models uses Logistic there) and no Pad, which
+	// difflab adds (withPad).
 	ONNX Kind = "onnx"
 	// Other is any other registered backend.
 	Other Kind = "other"
@@ -52,3 +53,14 @@ func Installed() []Choice {
 // cached and without falling back, for code that compares backends (tests,
 // benchmarks, `difflab backend`). The caller finalizes it.
 func Open(config string) (compute.Backend, error) { return create(config) }
+
+// CanTrain reports whether difflab trains its networks on b: every backend but
+// ONNX Runtime without difflab's Pad (see withPad); TestBackendTrainParity in
+// pkg/models checks each one against the pure-Go backend.
+func CanTrain(b compute.Backend) bool {
+	if KindOf(b) != ONNX {
+		return true
+	}
+	_, ok := b.(*withPad)
+	return ok
+}

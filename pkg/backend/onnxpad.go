@@ -1,0 +1,342 @@
+package backend
+
+import (
+	"fmt"
+	"maps"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+)
+
+// withPad wraps a backend whose functions lack the Pad op (ONNX Runtime through
+// compute-onnx) so that Pad is composed from Concatenate, Reshape, Slice and
+// BroadcastInDim, which it has. GoMLX emits Pad in gradients: the VJP of Slice (the
+// attention's split of q, k, v, the convolution's windows) and of the convolution,
+// so without it no difflab network trains there. Everything else is the wrapped
+// backend's.
+//
+// Its buffers and executables are wrapped too, so that every tensor GoMLX makes
+// names this backend (GoMLX ties a tensor to one backend instance).
+type withPad struct{ compute.Backend }
+
+// Capabilities adds Pad to the wrapped backend's operations.
+func (b *withPad) Capabilities() compute.Capabilities {
+	c := b.Backend.Capabilities()
+	c.Operations = maps.Clone(c.Operations)
+	if c.Operations == nil {
+		c.Operations = map[compute.OpType]bool{}
+	}
+	c.Operations[compute.OpTypePad] = true
+	c.Operations[compute.OpTypeIsFinite] = true
+	return c
+}
+
+func (b *withPad) Builder(name string) compute.Builder {
+	return &padBuilder{Builder: b.Backend.Builder(name), backend: b}
+}
+
+func (b *withPad) BufferFromFlatData(deviceNum compute.DeviceNum, flat any, shape shapes.Shape) (compute.Buffer, error) {
+	buf, err := b.Backend.BufferFromFlatData(deviceNum, flat, shape)
+	return b.wrapBuffer(buf), err
+}
+
+func (b *withPad) NewSharedBuffer(deviceNum compute.DeviceNum, shape shapes.Shape) (compute.Buffer, any, error) {
+	buf, flat, err := b.Backend.NewSharedBuffer(deviceNum, shape)
+	return b.wrapBuffer(buf), flat, err
+}
+
+func (b *withPad) wrapBuffer(buf compute.Buffer) compute.Buffer {
+	if buf == nil {
+		return nil
+	}
+	return &padBuffer{Buffer: buf, backend: b}
+}
+
+// padBuffer is a buffer of the wrapped backend that names withPad as its backend.
+type padBuffer struct {
+	compute.Buffer
+	backend *withPad
+}
+
+func (p *padBuffer) Backend() compute.Backend { return p.backend }
+
+func (p *padBuffer) CopyToDevice(deviceNum compute.DeviceNum) (compute.Buffer, error) {
+	buf, err := p.Buffer.CopyToDevice(deviceNum)
+	return p.backend.wrapBuffer(buf), err
+}
+
+func unwrapBuffer(buf compute.Buffer) compute.Buffer {
+	if p, ok := buf.(*padBuffer); ok {
+		return p.Buffer
+	}
+	return buf
+}
+
+// padExecutable runs the wrapped backend's executable on unwrapped buffers.
+type padExecutable struct {
+	compute.Executable
+	backend *withPad
+}
+
+func (e *padExecutable) Execute(inputs []compute.Buffer, donate []bool, defaultDevice compute.DeviceNum) ([]compute.Buffer, error) {
+	in := make([]compute.Buffer, len(inputs))
+	for i, b := range inputs {
+		in[i] = unwrapBuffer(b)
+	}
+	out, err := e.Executable.Execute(in, donate, defaultDevice)
+	for i, b := range out {
+		out[i] = e.backend.wrapBuffer(b)
+	}
+	return out, err
+}
+
+type padBuilder struct {
+	compute.Builder
+	backend *withPad
+}
+
+func (b *padBuilder) Compile() (compute.Executable, error) {
+	e, err := b.Builder.Compile()
+	if err != nil {
+		return nil, err
+	}
+	return &padExecutable{Executable: e, backend: b.backend}, nil
+}
+
+func (b *padBuilder) Main() compute.Function { return b.wrap(b.Builder.Main()) }
+
+func (b *padBuilder) NewFunction(name string) (compute.Function, error) {
+	f, err := b.Builder.NewFunction(name)
+	return b.wrap(f), err
+}
+
+func (b *padBuilder) wrap(f compute.Function) compute.Function {
+	if f == nil {
+		return nil
+	}
+	return &padFunction{Function: f, b: b}
+}
+
+// padFunction is a function of the wrapped builder with Pad; the functions it
+// passes on (Call, Sort, While, If) are unwrapped first.
+type padFunction struct {
+	compute.Function
+	b *padBuilder
+}
+
+func unwrap(f compute.Function) compute.Function {
+	if p, ok := f.(*padFunction); ok {
+		return p.Function
+	}
+	return f
+}
+
+func (f *padFunction) Builder() compute.Builder { return f.b }
+func (f *padFunction) Parent() compute.Function { return f.b.wrap(f.Function.Parent()) }
+
+func (f *padFunction) Closure() (compute.Function, error) {
+	c, err := f.Function.Closure()
+	return f.b.wrap(c), err
+}
+
+func (f *padFunction) Call(g compute.Function, inputs ...compute.Value) ([]compute.Value, error) {
+	return f.Function.Call(unwrap(g), inputs...)
+}
+
+func (f *padFunction) Sort(comparator compute.Function, axis int, isStable bool, inputs ...compute.Value) ([]compute.Value, error) {
+	return f.Function.Sort(unwrap(comparator), axis, isStable, inputs...)
+}
+
+func (f *padFunction) While(cond, body compute.Function, initialState ...compute.Value) ([]compute.Value, error) {
+	return f.Function.While(unwrap(cond), unwrap(body), initialState...)
+}
+
+func (f *padFunction) If(pred compute.Value, trueBranch, falseBranch compute.Function) ([]compute.Value, error) {
+	return f.Function.If(pred, unwrap(trueBranch), unwrap(falseBranch))
+}
+
+// ConvGeneral rewrites input dilations, which ONNX's Conv lacks (GoMLX's gradient
+// of a strided convolution uses them), as interior zero padding of the input's
+// spatial axes, which is what they mean: x dilated by d has d-1 zeros between
+// neighbours, and the convolution's padding applies after that.
+func (f *padFunction) ConvGeneral(input, kernel compute.Value, axes compute.ConvolveAxesConfig, strides []int, paddings [][2]int, inputDilations, kernelDilations []int, channelGroupCount, batchGroupCount int) (compute.Value, error) {
+	dilated := false
+	for _, d := range inputDilations {
+		dilated = dilated || d > 1
+	}
+	if dilated {
+		s, err := f.Shape(input)
+		if err != nil {
+			return nil, err
+		}
+		cfg := make([]compute.PadAxis, s.Rank())
+		for i, axis := range axes.InputSpatial {
+			cfg[axis].Interior = inputDilations[i] - 1
+		}
+		zero, err := f.Constant(zeroOf(s))
+		if err != nil {
+			return nil, err
+		}
+		if input, err = f.Pad(input, zero, cfg...); err != nil {
+			return nil, err
+		}
+		inputDilations = nil
+	}
+	return f.Function.ConvGeneral(input, kernel, axes, strides, paddings, inputDilations, kernelDilations, channelGroupCount, batchGroupCount)
+}
+
+// zeroOf returns a one-element flat slice holding the zero of s's dtype.
+func zeroOf(s shapes.Shape) any {
+	switch s.DType {
+	case dtypes.Float64:
+		return []float64{0}
+	case dtypes.Float32:
+		return []float32{0}
+	}
+	panic(fmt.Sprintf("backend: ConvGeneral with input dilations on %s is not supported", s.DType))
+}
+
+// IsFinite is x - x == 0, false exactly where x is ±Inf or NaN (the trainer's
+// non-finite guard); compute-onnx has no IsFinite.
+func (f *padFunction) IsFinite(x compute.Value) (compute.Value, error) {
+	s, err := f.Shape(x)
+	if err != nil {
+		return nil, err
+	}
+	d, err := f.Sub(x, x)
+	if err != nil {
+		return nil, err
+	}
+	zero, err := f.Constant(zeroOf(s))
+	if err != nil {
+		return nil, err
+	}
+	zeros, err := f.BroadcastInDim(zero, s, nil)
+	if err != nil {
+		return nil, err
+	}
+	return f.Equal(d, zeros)
+}
+
+// Pad pads x axis by axis with fill (a scalar): Interior copies of fill between
+// neighbours (a new axis after the padded one, concatenated and flattened back),
+// then Start before and End after (concatenated blocks of fill; a negative Start or
+// End crops, by Slice), the semantics of XLA's Pad.
+func (f *padFunction) Pad(x, fill compute.Value, axesConfig ...compute.PadAxis) (compute.Value, error) {
+	var err error
+	for axis, p := range axesConfig {
+		if p.Interior < 0 {
+			return nil, fmt.Errorf("Pad: axis %d: negative interior padding %d", axis, p.Interior)
+		}
+		if p.Interior > 0 {
+			if x, err = f.padInterior(x, fill, axis, p.Interior); err != nil {
+				return nil, err
+			}
+		}
+		if x, err = f.padEdges(x, fill, axis, p.Start, p.End); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
+}
+
+// filled returns a block of fill of shape dims.
+func (f *padFunction) filled(fill compute.Value, dtypeOf compute.Value, dims []int) (compute.Value, error) {
+	s, err := f.Shape(dtypeOf)
+	if err != nil {
+		return nil, err
+	}
+	return f.BroadcastInDim(fill, shapes.Make(s.DType, dims...), nil)
+}
+
+func (f *padFunction) padInterior(x, fill compute.Value, axis, k int) (compute.Value, error) {
+	s, err := f.Shape(x)
+	if err != nil {
+		return nil, err
+	}
+	d := s.Dimensions
+	n := d[axis]
+	if n <= 1 {
+		return x, nil
+	}
+	// [.., n, ..] -> [.., n, 1, ..] ++ fill [.., n, k, ..] -> [.., n·(1+k), ..], then
+	// drop the k trailing fills: (n-1)·(1+k) + 1 values.
+	expanded := append(append(append([]int{}, d[:axis+1]...), 1), d[axis+1:]...)
+	xe, err := f.Reshape(x, expanded...)
+	if err != nil {
+		return nil, err
+	}
+	blockDims := append([]int{}, expanded...)
+	blockDims[axis+1] = k
+	block, err := f.filled(fill, x, blockDims)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := f.Concatenate(axis+1, xe, block)
+	if err != nil {
+		return nil, err
+	}
+	flat := append([]int{}, d...)
+	flat[axis] = n * (1 + k)
+	y, err := f.Reshape(cat, flat...)
+	if err != nil {
+		return nil, err
+	}
+	starts, limits := make([]int, len(d)), append([]int{}, flat...)
+	limits[axis] = (n-1)*(1+k) + 1
+	return f.Slice(y, starts, limits, ones(len(d)))
+}
+
+func (f *padFunction) padEdges(x, fill compute.Value, axis, start, end int) (compute.Value, error) {
+	if start == 0 && end == 0 {
+		return x, nil
+	}
+	s, err := f.Shape(x)
+	if err != nil {
+		return nil, err
+	}
+	d := s.Dimensions
+	if start < 0 || end < 0 {
+		starts, limits := make([]int, len(d)), append([]int{}, d...)
+		starts[axis] = max(-start, 0)
+		limits[axis] = d[axis] - max(-end, 0)
+		if x, err = f.Slice(x, starts, limits, ones(len(d))); err != nil {
+			return nil, err
+		}
+		if s, err = f.Shape(x); err != nil {
+			return nil, err
+		}
+		d = s.Dimensions
+		start, end = max(start, 0), max(end, 0)
+		if start == 0 && end == 0 {
+			return x, nil
+		}
+	}
+	parts := make([]compute.Value, 0, 3)
+	for _, k := range []int{start, -1, end} {
+		if k == -1 {
+			parts = append(parts, x)
+			continue
+		}
+		if k == 0 {
+			continue
+		}
+		dims := append([]int{}, d...)
+		dims[axis] = k
+		block, err := f.filled(fill, x, dims)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, block)
+	}
+	return f.Concatenate(axis, parts...)
+}
+
+func ones(n int) []int {
+	v := make([]int, n)
+	for i := range v {
+		v[i] = 1
+	}
+	return v
+}

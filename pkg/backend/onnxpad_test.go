@@ -1,0 +1,88 @@
+package backend
+
+import (
+	"testing"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// TestWithPad wraps the pure-Go backend, which has Pad and input-dilated
+// convolutions of its own, in withPad and checks that the composed Pad and
+// ConvGeneral give its native results exactly, for edge, negative and interior
+// padding and for a stride-2 convolution's input gradient (which GoMLX computes
+// with input dilation).
+func TestWithPad(t *testing.T) {
+	native, err := Open(GoDefaultConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped := compute.Backend(&withPad{native})
+	x := make([]float32, 2*5*4*3)
+	for i := range x {
+		x[i] = float32(i%17) - 8
+	}
+	xt := func() *tensors.Tensor {
+		return tensors.FromFlatDataAndDimensions(append([]float32(nil), x...), 2, 5, 4, 3)
+	}
+	for _, tc := range []struct {
+		name string
+		pad  []graph.PadAxis
+	}{
+		{"edges", []graph.PadAxis{{}, {Start: 1, End: 2}, {Start: 0, End: 1}, {}}},
+		{"interior", []graph.PadAxis{{}, {Interior: 1}, {Start: 1, End: 1, Interior: 2}, {}}},
+	} {
+		fn := func(xn *graph.Node) *graph.Node {
+			return graph.Pad(xn, graph.Const(xn.Graph(), float32(0.5)), tc.pad...)
+		}
+		want := graph.MustExecOnce(native, fn, xt())
+		got := graph.MustExecOnce(wrapped, fn, xt())
+		if !want.Shape().Equal(got.Shape()) {
+			t.Fatalf("%s: shape %s, native %s", tc.name, got.Shape(), want.Shape())
+		}
+		if w, g := tensors.MustCopyFlatData[float32](want), tensors.MustCopyFlatData[float32](got); !equal(w, g) {
+			t.Errorf("%s: composed Pad differs from the native one:\n got %v\nwant %v", tc.name, g, w)
+		}
+	}
+
+	// Negative edges crop (the pure-Go backend's own Pad does not take them).
+	got := graph.MustExecOnce(wrapped, func(xn *graph.Node) *graph.Node {
+		return graph.Pad(xn, graph.Const(xn.Graph(), float32(0.5)), graph.PadAxis{Start: -1, End: 2, Interior: 1})
+	}, []float32{1, 2, 3, 4})
+	if g, w := tensors.MustCopyFlatData[float32](got), []float32{0.5, 2, 0.5, 3, 0.5, 4, 0.5, 0.5}; !equal(g, w) {
+		t.Errorf("Pad([1 2 3 4], 0.5, start -1, end 2, interior 1) = %v, want %v", g, w)
+	}
+
+	// The gradient of a 3×3 stride-2 convolution with respect to its input.
+	k := make([]float32, 3*3*3*2)
+	for i := range k {
+		k[i] = float32(i%7)/7 - 0.5
+	}
+	grad := func(xn, kn *graph.Node) *graph.Node {
+		y := graph.Convolve(xn, kn).PaddingPerDim([][2]int{{1, 1}, {1, 1}}).StridePerAxis(2, 2).Done()
+		return graph.Gradient(graph.ReduceAllSum(graph.Square(y)), xn)[0]
+	}
+	kt := func() *tensors.Tensor {
+		return tensors.FromFlatDataAndDimensions(append([]float32(nil), k...), 3, 3, 3, 2)
+	}
+	want := tensors.MustCopyFlatData[float32](graph.MustExecOnce(native, grad, xt(), kt()))
+	gotGrad := tensors.MustCopyFlatData[float32](graph.MustExecOnce(wrapped, grad, xt(), kt()))
+	for i := range want {
+		if d := want[i] - gotGrad[i]; d > 1e-4 || d < -1e-4 {
+			t.Fatalf("input gradient of a stride-2 convolution: element %d = %g, native %g", i, gotGrad[i], want[i])
+		}
+	}
+}
+
+func equal(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
