@@ -6,8 +6,8 @@
 #
 #   default UNet, DDIM-10 (eta = 1) of 256 images:  difflab sample --checkpoint ...
 #   2-D MLP, DDPM-1000 of 2000 points:               difflab sample --checkpoint ...
-#   default UNet, training step at batch 64:         BenchmarkUNetTrainStep (pure-Go backend)
-#   default UNet, forward pass at batch 256:         BenchmarkUNetForward (each backend)
+#   default UNet, training step at batch 64:         difflab train --steps 6 minus --steps 1, / 5
+#   default UNet, training step and forward pass:    BenchmarkUNetTrainStep, BenchmarkUNetForward
 #
 # The checkpoints are one-step trainings (the time does not depend on the weights).
 # Run on a quiet machine: bench/e2e.sh [OUTDIR] (default build/e2e; ~10 minutes here).
@@ -51,9 +51,12 @@ for be in "${backends[@]}"; do
 	echo "difflab sample, default UNet, DDIM-10 of 256, $be: $s s (median of $reps, end to end)"
 	s=$(median "$reps" env GOMLX_BACKEND=$be "$out/difflab" sample --checkpoint "$out/mlp" --sampler ddpm --n 2000 --seed 1 --out "$out/mlp-ddpm.json" --quiet)
 	echo "difflab sample, 2-D MLP, DDPM-1000 of 2000, $be: $s s (median of $reps, end to end)"
-	GOMLX_BACKEND=$be "$out/models.test" -test.run '^$' -test.bench '^BenchmarkUNetForward$/^default$' -test.benchtime 3x 2>/dev/null | grep '^Benchmark' | sed "s/^/$be: /"
+	train() { rm -rf "$out/train-$be"; env GOMLX_BACKEND=$be "$out/difflab" train --config configs/mnist-unet.toml --steps "$1" --set train.warmup_steps=0 --checkpoint-dir "$out/train-$be" --no-track --quiet; }
+	t1=$(median 1 train 1)
+	t6=$(median 1 train 6)
+	echo "difflab train, default UNet, batch 64, $be: $(echo "($t6 - $t1) / 5" | bc -l | cut -c1-6) s/step (6 steps $t6 s, 1 step $t1 s, end to end)"
+	GOMLX_BACKEND=$be "$out/models.test" -test.run '^$' -test.bench '^BenchmarkUNet(Forward|TrainStep)$/^default$' -test.benchtime 3x 2>/dev/null | grep '^Benchmark' | sed "s/^/$be: /"
 done
-GOMLX_BACKEND=go "$out/models.test" -test.run '^$' -test.bench '^BenchmarkUNetTrainStep$/^default$' -test.benchtime 3x 2>/dev/null | grep '^Benchmark' | sed 's/^/go: /'
 
 s=$(median "$reps" /usr/bin/python3 bench/pytorch_unet.py --config default --only-sample --sample-steps 10)
 echo "pytorch_unet.py DDIM-10 process: $s s (median of $reps, start-up included)"

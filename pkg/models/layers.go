@@ -101,14 +101,15 @@ func onLastAxis(v *Node, rank int) *Node {
 // x has rank < 2.
 //
 // The statistics are taken in two passes (mean, then the mean of the centred
-// squares, so nothing cancels), each reducing over the spatial axis of x viewed as
-// [B, S, C] first and over each group's channels second; scale and 1/sqrt(var + eps)
-// fold into one factor per (example, channel):
+// squares, so nothing cancels), each reducing over the spatial axes of x first and
+// over each group's channels second; scale and 1/sqrt(var + eps) fold into one
+// factor per (example, channel):
 //
 //	y = (x - mu) · a + offset,   a[b, c] = scale[c] / sqrt(var[b, g] + 1e-5)
 //
-// Reducing a [B, S, G, C/G] view over its axes 1 and 3 instead costs 3.4x as much on
-// ONNX Runtime and 1.3x on the pure-Go backend (BenchmarkMicroInference).
+// Reducing a [B, S, G, C/G] view of x over its axes 1 and 3 instead costs several
+// times as much on ONNX Runtime and 1.3x on the pure-Go backend
+// (BenchmarkMicroInference; bench/RESULTS.md).
 func GroupNorm(scope *model.Scope, x *Node, groups int) *Node {
 	if x.Rank() < 2 {
 		panic(fmt.Sprintf("models.GroupNorm: x must have shape [B, ..., C], got %s", x.Shape()))
@@ -118,31 +119,36 @@ func GroupNorm(scope *model.Scope, x *Node, groups int) *Node {
 	if groups <= 0 || c%groups != 0 {
 		panic(fmt.Sprintf("models.GroupNorm: channels %d must be a positive multiple of groups %d", c, groups))
 	}
-	spatial := 1
-	for _, d := range dims[1 : len(dims)-1] {
-		spatial *= d
-	}
 	scope = scope.In("group_norm")
 	g := x.Graph()
 	shape := shapes.Make(x.DType(), c)
 	scale := scope.WithInitializer(initializer.One).VariableWithShape("scale", shape).NodeValue(g)
 	offset := scope.WithInitializer(initializer.Zero).VariableWithShape("offset", shape).NodeValue(g)
 
-	xs := Reshape(x, dims[0], spatial, c)
-	centred := Sub(xs, groupMean(xs, groups))
+	centred := Sub(x, groupMean(x, groups))
 	variance := groupMean(Square(centred), groups)
-	a := Div(Reshape(scale, 1, 1, c), Sqrt(AddScalar(variance, NormEpsilon))) // [B, 1, C]
-	return Reshape(Add(Mul(centred, a), Reshape(offset, 1, 1, c)), dims...)
+	a := Div(onLastAxis(scale, x.Rank()), Sqrt(AddScalar(variance, NormEpsilon))) // [B, 1, ..., 1, C]
+	return Add(Mul(centred, a), onLastAxis(offset, x.Rank()))
 }
 
-// groupMean returns, for x [B, S, C], the mean over s and over the channels of each
-// group of C/groups consecutive channels, broadcast back to [B, 1, C].
+// groupMean returns, for x [B, ..., C], the mean over the spatial axes and over
+// the channels of each group of C/groups consecutive channels, broadcast back to
+// [B, 1, ..., 1, C]. Only the small per-channel means are reshaped, never x, so
+// that a backend that runs convolutions channels-first (ONNX Runtime) can keep x
+// in that layout through the normalisation.
 func groupMean(x *Node, groups int) *Node {
 	d := x.Shape().Dimensions
-	b, c := d[0], d[2]
-	perChannel := ReduceMean(x, 1)                                                     // [B, C]
+	b, c := d[0], d[len(d)-1]
+	spatial := make([]int, 0, len(d)-2)
+	for i := 1; i < len(d)-1; i++ {
+		spatial = append(spatial, i)
+	}
+	perChannel := x
+	if len(spatial) > 0 {
+		perChannel = ReduceAndKeep(x, ReduceMean, spatial...) // [B, 1, ..., 1, C]
+	}
 	perGroup := ReduceAndKeep(Reshape(perChannel, b, groups, c/groups), ReduceMean, 2) // [B, G, 1]
-	return Reshape(BroadcastToDims(perGroup, b, groups, c/groups), b, 1, c)
+	return Reshape(BroadcastToDims(perGroup, b, groups, c/groups), perChannel.Shape().Dimensions...)
 }
 
 // LayerNorm normalises x of shape [B, ..., C] over its last axis (Ba et al. 2016), then

@@ -105,11 +105,12 @@ func TestBackendParity(t *testing.T) {
 	}
 }
 
-// TestBackendTrainParity takes one Adam step of the default UNet (batch 64, MSE on
-// eps) from the same weights on every installed backend that can train
-// (backend.CanTrain) and checks the loss and every updated weight against the
-// pure-Go backend's, then takes four more steps and checks that the loss stays
-// finite and falls: a backend trains difflab's networks only if this passes.
+// TestBackendTrainParity takes one Adam step of the default UNet (batch 64) and
+// the default MLP (batch 512), MSE on eps, from the same weights on every installed
+// backend that can train (backend.CanTrain) and checks the loss and every updated
+// weight and Adam moment against the pure-Go backend's, then takes four more steps
+// and checks that the loss stays finite and falls: a backend trains difflab's
+// networks only if this passes.
 func TestBackendTrainParity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains the default UNet on every backend")
@@ -120,72 +121,86 @@ func TestBackendTrainParity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unet, err := NewUNet(DefaultUNetConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, ts, eps := benchBatch(64, 28, 28, 1)
-	model.MustNewExec(ref, unet.Store, unet.Fn).MustCall1(clone(t, x), clone(t, ts)) // initialises the weights
-	perturb(t, unet)
-	step := func(b compute.Backend, den diffusion.Denoiser) (*train.Trainer, float64) {
-		tr := train.NewTrainer(b, den.Store, den.Fn, loss.MeanSquaredError, optimizer.Adam().LearningRate(1e-3).Done(), nil, nil)
-		m, err := tr.TrainStep(train.Batch{Inputs: []*tensors.Tensor{clone(t, x), clone(t, ts)}, Labels: []*tensors.Tensor{clone(t, eps)}})
-		if err != nil {
-			t.Fatalf("%s: TrainStep: %v", b.Name(), err)
-		}
-		return tr, float64(m[0].Value().(float32))
-	}
-	weights := func(den diffusion.Denoiser) map[string][]float32 {
-		out := map[string][]float32{}
-		for v := range den.Store.IterVariables() {
-			if val, err := v.Value(); err == nil && val.DType() == dtypes.Float32 && strings.Contains(v.Path(), "/unet/") {
-				out[v.Path()] = flat[float32](t, val)
-			}
-		}
-		return out
-	}
-	refDen := detached(t, unet)
-	_, wantLoss := step(ref, refDen)
-	want := weights(refDen)
-	tested := 0
+	var trainers []compute.Backend
 	for _, c := range installed[1:] {
 		b, err := backend.Open(c.Config)
 		if err != nil {
 			t.Errorf("backend %s: %v", c.Config, err)
 			continue
 		}
-		if !backend.CanTrain(b) {
-			continue
-		}
-		tested++
-		den := detached(t, unet)
-		tr, gotLoss := step(b, den)
-		if math.Abs(gotLoss-wantLoss) > 1e-4*math.Abs(wantLoss) || math.IsNaN(gotLoss) {
-			t.Errorf("%s: first loss %.7g, pure-Go backend %.7g", b.Name(), gotLoss, wantLoss)
-		}
-		got := weights(den)
-		if len(got) != len(want) || len(want) == 0 {
-			t.Fatalf("%s: %d weight tensors after the step, pure-Go backend %d", b.Name(), len(got), len(want))
-		}
-		for path, w := range want {
-			// Adam's first step moves each weight by about the learning rate, 1e-3.
-			if d := maxAbsDiff(got[path], w); d > 2e-5 || math.IsNaN(d) {
-				t.Errorf("%s: weights %s after one step differ from the pure-Go backend's by %.3g, want <= 2e-5", b.Name(), path, d)
-			}
-		}
-		first := gotLoss
-		for i := range 4 {
-			m, err := tr.TrainStep(train.Batch{Inputs: []*tensors.Tensor{clone(t, x), clone(t, ts)}, Labels: []*tensors.Tensor{clone(t, eps)}})
-			if err != nil {
-				t.Fatalf("%s: step %d: %v", b.Name(), i+2, err)
-			}
-			if l := float64(m[0].Value().(float32)); math.IsNaN(l) || math.IsInf(l, 0) || (i == 3 && l >= first) {
-				t.Errorf("%s: loss %g at step %d (first %g): want finite and falling on a repeated batch", b.Name(), l, i+2, first)
-			}
+		if backend.CanTrain(b) {
+			trainers = append(trainers, b)
 		}
 	}
-	if tested == 0 {
+	if len(trainers) == 0 {
 		t.Skip("no installed backend other than the pure-Go one trains")
+	}
+	unet, err := NewUNet(DefaultUNetConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mlp, err := NewMLP(DefaultMLPConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		den   diffusion.Denoiser
+		batch int
+		dims  []int
+	}{{"unet", unet, 64, []int{28, 28, 1}}, {"mlp", mlp, 512, []int{2}}} {
+		x, ts, eps := benchBatch(tc.batch, tc.dims...)
+		batch := func() train.Batch {
+			return train.Batch{Inputs: []*tensors.Tensor{clone(t, x), clone(t, ts)}, Labels: []*tensors.Tensor{clone(t, eps)}}
+		}
+		model.MustNewExec(ref, tc.den.Store, tc.den.Fn).MustCall1(clone(t, x), clone(t, ts)) // initialises the weights
+		perturb(t, tc.den)
+		step := func(b compute.Backend, den diffusion.Denoiser) (*train.Trainer, float64) {
+			tr := train.NewTrainer(b, den.Store, den.Fn, loss.MeanSquaredError, optimizer.Adam().LearningRate(1e-3).Done(), nil, nil)
+			m, err := tr.TrainStep(batch())
+			if err != nil {
+				t.Fatalf("%s on %s: TrainStep: %v", tc.name, b.Name(), err)
+			}
+			return tr, float64(m[0].Value().(float32))
+		}
+		weights := func(den diffusion.Denoiser) map[string][]float32 {
+			out := map[string][]float32{}
+			for v := range den.Store.IterVariables() {
+				if val, err := v.Value(); err == nil && val.DType() == dtypes.Float32 && strings.Contains(v.Path(), "/"+tc.name+"/") {
+					out[v.Path()] = flat[float32](t, val)
+				}
+			}
+			return out
+		}
+		refDen := detached(t, tc.den)
+		_, wantLoss := step(ref, refDen)
+		want := weights(refDen)
+		for _, b := range trainers {
+			den := detached(t, tc.den)
+			tr, gotLoss := step(b, den)
+			if math.Abs(gotLoss-wantLoss) > 1e-4*math.Abs(wantLoss) || math.IsNaN(gotLoss) {
+				t.Errorf("%s on %s: first loss %.7g, pure-Go backend %.7g", tc.name, b.Name(), gotLoss, wantLoss)
+			}
+			got := weights(den)
+			if len(got) != len(want) || len(want) == 0 {
+				t.Fatalf("%s on %s: %d weight tensors after the step, pure-Go backend %d", tc.name, b.Name(), len(got), len(want))
+			}
+			for path, w := range want {
+				// Adam's first step moves each weight by about the learning rate, 1e-3.
+				if d := maxAbsDiff(got[path], w); d > 2e-5 || math.IsNaN(d) {
+					t.Errorf("%s on %s: %s after one step differs from the pure-Go backend's by %.3g, want <= 2e-5", tc.name, b.Name(), path, d)
+				}
+			}
+			for i := range 4 {
+				m, err := tr.TrainStep(batch())
+				if err != nil {
+					t.Fatalf("%s on %s: step %d: %v", tc.name, b.Name(), i+2, err)
+				}
+				if l := float64(m[0].Value().(float32)); math.IsNaN(l) || math.IsInf(l, 0) || (i == 3 && l >= gotLoss) {
+					t.Errorf("%s on %s: loss %g at step %d (first %g): want finite and falling on a repeated batch", tc.name, b.Name(), l, i+2, gotLoss)
+				}
+			}
+		}
 	}
 }
 
