@@ -226,8 +226,8 @@ func softmaxExp(x *Node) *Node { return Softmax(x, -1) }
 // weight gradient needs no transpose of xw); y is the sum over dy of the rows dy, dy+s,
 // ... of Z's dy-th block of O channels, transposed once to [B, H', W', O]. Against
 // im2col (all kernel² windows concatenated, one product) this copies a third of the
-// data forward and backward (BenchmarkMicroConv; bench/RESULTS.md has the figures). A
-// 1×1 kernel of stride 1 is a plain product.
+// data forward and backward (BenchmarkMicroConv; bench/RESULTS.md has the figures). There
+// a 1×1 kernel of stride 1 is a plain product.
 //
 // Variables, in scope.In("conv"): "weights" [kernel, kernel, C, O] (He-normal by the
 // scope's initializer, the layout of GoMLX's layers.Convolution) and "biases" [O] (zeros).
@@ -249,13 +249,13 @@ func Conv2D(scope *model.Scope, x *Node, outChannels, kernel, stride int) *Node 
 	weights := scope.VariableWithShape("weights", wShape).NodeValue(g)
 	biases := scope.WithInitializer(initializer.Zero).VariableWithShape("biases", shapes.Make(x.DType(), outChannels)).NodeValue(g)
 
-	if kernel == 1 && stride == 1 {
-		y := TransposeAllAxes(Dot(Reshape(weights, c, outChannels), x).General([]int{0}, nil, []int{3}, nil), 1, 2, 3, 0)
-		return Add(y, onLastAxis(biases, 4))
-	}
 	if formulationOf(g).nativeConv {
 		p := (kernel - 1) / 2
 		y := Convolve(x, weights).PaddingPerDim([][2]int{{p, p}, {p, p}}).StridePerAxis(stride, stride).Done()
+		return Add(y, onLastAxis(biases, 4))
+	}
+	if kernel == 1 && stride == 1 {
+		y := TransposeAllAxes(Dot(Reshape(weights, c, outChannels), x).General([]int{0}, nil, []int{3}, nil), 1, 2, 3, 0)
 		return Add(y, onLastAxis(biases, 4))
 	}
 	return Add(convRows(x, weights, kernel, stride), onLastAxis(biases, 4))
