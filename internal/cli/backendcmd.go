@@ -52,10 +52,8 @@ func runBackend(args []string, stdout, stderr io.Writer) int {
 		} else {
 			fmt.Fprintf(stdout, "$%s:  %s\n", backend.EnvVar, env)
 		}
-		for _, p := range []backend.Purpose{backend.Training, backend.Inference} {
-			c := backend.Select(env, found, p)
-			fmt.Fprintf(stdout, "%-12s  %s (%s)\n", p.String()+":", c.Config, c.Reason)
-		}
+		c := backend.Select(env, found)
+		fmt.Fprintf(stdout, "would run:    %s (%s)\n", c.Config, c.Reason)
 		fmt.Fprintln(stdout, "\ninstalled here:")
 		for _, c := range backend.Installed() {
 			line := fmt.Sprintf("  %-22s %s", c.Config, c.Reason)

@@ -62,7 +62,7 @@ func runDenoise(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return err
 		}
-		b, err := backend.NewInference()
+		b, err := backend.New()
 		if err != nil {
 			return err
 		}

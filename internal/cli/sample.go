@@ -180,7 +180,7 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 		if N < 1 {
 			return cmdline.Usagef("--n %d: want N >= 1", N)
 		}
-		b, err := backend.NewInference()
+		b, err := backend.New()
 		if err != nil {
 			return err
 		}

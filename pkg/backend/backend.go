@@ -1,30 +1,24 @@
-// Package backend chooses the GoMLX compute backends that run difflab's graphs, in
+// Package backend chooses the GoMLX compute backend that runs difflab's graphs, in
 // one place, so that the CLI, notebooks, tests and benchmarks agree.
 //
-// A process has up to two backends, one per Purpose: Training runs every graph
-// that takes gradients (and anything not marked otherwise); Inference runs the
-// forward passes of sampling and evaluation. The rule (see Select):
+// The rule (see Select):
 //
-//  1. $GOMLX_BACKEND, when set, is honoured for both: "go", "go:OPTIONS",
-//     "xla:PLUGIN", "xla:/absolute/path/to/pjrt_c_api_plugin.so", "onnx" or
-//     "onnx:OPTIONS". A bare "go" gets the options in GoDefaultConfig, a bare
-//     "onnx" runs on the CPU.
-//  2. Otherwise XLA is used for both when a PJRT plugin is installed locally (found
-//     in $PJRT_PLUGIN_LIBRARY_PATH or the standard places); nothing is downloaded.
+//  1. $GOMLX_BACKEND, when set, is honoured: "go", "go:OPTIONS", "xla:PLUGIN",
+//     "xla:/absolute/path/to/pjrt_c_api_plugin.so", "onnx" or "onnx:OPTIONS". A
+//     bare "go" gets the options in GoDefaultConfig, a bare "onnx" runs on the CPU.
+//  2. Otherwise XLA is used when a PJRT plugin is installed locally (found in
+//     $PJRT_PLUGIN_LIBRARY_PATH or the standard places); nothing is downloaded.
 //  3. Otherwise ONNX Runtime's CPU provider when its shared library is found (see
-//     FindONNXRuntime); nothing is downloaded. difflab supplies the two ops its
+//     FindONNXRuntime); nothing is downloaded. difflab supplies the ops its
 //     training graphs need that compute-onnx lacks (Pad, input-dilated
-//     convolutions; see withPad), and TestBackendTrainParity in pkg/models checks
-//     a training step there against the pure-Go backend's.
+//     convolutions, IsFinite; see withPad), and pkg/models' and pkg/train's
+//     parity tests check a forward pass, a sampling loop and training steps there
+//     against the pure-Go backend's.
 //  4. Otherwise the pure-Go backend runs: the reference, and the fallback whenever
 //     the chosen backend cannot be created.
 //
-// The two purposes share rules 1, 2 and 4 and so one backend; they differ only in
-// the reason New and NewInference report, and a program may still give Training
-// and Inference different backends (experiment.Runner's Backend and Inference).
-//
-// New and NewInference report each backend they create and the reason in one line,
-// so a user always knows which backend produced a number.
+// New reports its choice and the reason in one line, so a user always knows which
+// backend produced a number.
 package backend
 
 import (
@@ -56,24 +50,6 @@ func init() {
 	xla.EnableAutoInstall(false)
 }
 
-// Purpose is what a backend will run.
-type Purpose int
-
-const (
-	// Training is every graph that takes gradients, and the default for the rest.
-	Training Purpose = iota
-	// Inference is forward passes only: sampling and evaluation.
-	Inference
-)
-
-// String returns "training" or "inference".
-func (p Purpose) String() string {
-	if p == Inference {
-		return "inference"
-	}
-	return "training"
-}
-
 // ONNXDefaultConfig is the configuration used for ONNX Runtime when none is given:
 // its CPU execution provider (without ":cpu" compute-onnx probes nvidia-smi).
 const ONNXDefaultConfig = "onnx:cpu"
@@ -94,10 +70,10 @@ type Choice struct {
 	Reason string
 }
 
-// Select decides which backend runs graphs of the given purpose, from the
-// environment and what was found, without creating it (the rule is in the package
-// comment). env is the value of $GOMLX_BACKEND ("" when unset).
-func Select(env string, found Found, p Purpose) Choice {
+// Select decides which backend to use from the environment and what was found,
+// without creating it (the rule is in the package comment). env is the value of
+// $GOMLX_BACKEND ("" when unset).
+func Select(env string, found Found) Choice {
 	env = strings.TrimSpace(env)
 	isONNX := env == "onnx" || env == "onnxruntime" || strings.HasPrefix(env, "onnx:") || strings.HasPrefix(env, "onnxruntime:")
 	switch {
@@ -118,67 +94,40 @@ func Select(env string, found Found, p Purpose) Choice {
 
 var (
 	mu      sync.Mutex
-	made    = map[Purpose]*made1{}
+	cached  compute.Backend
+	choice  Choice
+	errOnce error
 	foundMu sync.Once
 	found   Found
 )
 
-// made1 is a backend created for one purpose, or the error that stopped it.
-type made1 struct {
-	b      compute.Backend
-	choice Choice
-	err    error
-}
-
-// Notice is where New and NewInference write their one-line reports. Set it to
-// io.Discard to silence them.
+// Notice is where New writes its one-line report. Set it to io.Discard to silence it.
 var Notice io.Writer = os.Stderr
 
-// New returns the process's Training backend, creating it on the first call (later
-// calls return the same one). It writes one line to Notice naming the backend and
-// why it was chosen. When XLA was chosen and its plugin cannot be loaded, it falls
+// New returns the process's backend, creating it on the first call (later calls
+// return the same one). It writes one line to Notice naming the backend and why it
+// was chosen. When XLA or ONNX Runtime was chosen and cannot be loaded, it falls
 // back to the pure-Go backend and says so in that same line; an unknown backend
 // name is an error that lists the known ones.
-func New() (compute.Backend, error) { return NewFor(Training) }
-
-// NewInference returns the process's backend for forward passes (sampling,
-// evaluation), creating it on the first call like New; it is the Training backend
-// itself when the rule picks the same configuration for both.
-func NewInference() (compute.Backend, error) { return NewFor(Inference) }
-
-// NewFor returns the process's backend for purpose p; see New.
-func NewFor(p Purpose) (compute.Backend, error) {
+func New() (compute.Backend, error) {
 	mu.Lock()
 	defer mu.Unlock()
-	if m := made[p]; m != nil {
-		return m.b, m.err
+	if cached != nil || errOnce != nil {
+		return cached, errOnce
 	}
-	env := os.Getenv(EnvVar)
-	choice := Select(env, Discover(), p)
-	b, err := reuseOrCreate(choice)
+	choice = Select(os.Getenv(EnvVar), Discover())
+	b, err := create(choice.Config)
 	if err != nil && (strings.HasPrefix(choice.Config, "xla") || strings.HasPrefix(choice.Config, "onnx")) {
 		choice = Choice{GoDefaultConfig, fmt.Sprintf("%s failed: %s; falling back to the pure-Go backend", choice.Reason, firstLine(err))}
-		b, err = reuseOrCreate(choice)
+		b, err = create(choice.Config)
 	}
 	if err != nil {
-		err = fmt.Errorf("backend %q (%s): %w; set GOMLX_BACKEND to one of: %s", choice.Config, choice.Reason, err, strings.Join(compute.List(), ", "))
-		made[p] = &made1{choice: choice, err: err}
-		return nil, err
+		errOnce = fmt.Errorf("backend %q (%s): %w; set GOMLX_BACKEND to one of: %s", choice.Config, choice.Reason, err, strings.Join(compute.List(), ", "))
+		return nil, errOnce
 	}
-	made[p] = &made1{b: b, choice: choice}
-	fmt.Fprintf(Notice, "difflab: %s backend %s %q (%s)\n", p, b.Name(), choice.Config, choice.Reason)
-	return b, nil
-}
-
-// reuseOrCreate returns the backend already made with choice's configuration, or
-// creates one. mu is held.
-func reuseOrCreate(choice Choice) (compute.Backend, error) {
-	for _, m := range made {
-		if m.err == nil && m.choice.Config == choice.Config {
-			return m.b, nil
-		}
-	}
-	return create(choice.Config)
+	cached = b
+	fmt.Fprintf(Notice, "difflab: backend %s %q (%s)\n", b.Name(), choice.Config, choice.Reason)
+	return cached, nil
 }
 
 // MustNew is New for programs that cannot go on without a backend; it panics on error.
@@ -200,30 +149,15 @@ func Discover() Found {
 	return found
 }
 
-// Description is "NAME (CONFIG)" of the Training backend New chose, for recording
-// with runs, followed by "; inference NAME (CONFIG)" when NewInference created a
-// different one. It is empty before New or NewInference succeeds.
+// Description is "NAME (CONFIG)" of the backend New chose, for recording with runs.
+// It is empty before New succeeds.
 func Description() string {
 	mu.Lock()
 	defer mu.Unlock()
-	var parts []string
-	for _, p := range []Purpose{Training, Inference} {
-		m := made[p]
-		if m == nil || m.err != nil {
-			continue
-		}
-		d := fmt.Sprintf("%s (%s)", m.b.Name(), m.choice.Config)
-		if p == Inference {
-			if t := made[Training]; t != nil && t.b == m.b {
-				continue
-			}
-			if len(parts) > 0 {
-				d = "inference " + d
-			}
-		}
-		parts = append(parts, d)
+	if cached == nil {
+		return ""
 	}
-	return strings.Join(parts, "; ")
+	return fmt.Sprintf("%s (%s)", cached.Name(), choice.Config)
 }
 
 // create builds a backend, turning a panic in the constructor into an error.

@@ -16,25 +16,24 @@ func TestSelect(t *testing.T) {
 	for _, c := range []struct {
 		env   string
 		found Found
-		p     Purpose
 		want  Choice
 	}{
-		{"", Found{}, Training, Choice{GoDefaultConfig, "no PJRT plugin or ONNX Runtime found; using the pure-Go backend"}},
-		{"", Found{}, Inference, Choice{GoDefaultConfig, "no PJRT plugin or ONNX Runtime found; using the pure-Go backend"}},
-		{"", Found{Plugins: []string{"cuda", "cpu"}}, Training, Choice{"xla:cuda", "PJRT plugin cuda found"}},
-		{"", Found{Plugins: []string{"cuda"}, ONNXRuntime: lib}, Inference, Choice{"xla:cuda", "PJRT plugin cuda found"}},
-		{"", Found{ONNXRuntime: lib}, Inference, Choice{ONNXDefaultConfig, "no PJRT plugin; ONNX Runtime found at " + lib}},
-		{"", Found{ONNXRuntime: lib}, Training, Choice{ONNXDefaultConfig, "no PJRT plugin; ONNX Runtime found at " + lib}},
-		{"go", Found{Plugins: []string{"cuda"}, ONNXRuntime: lib}, Inference, Choice{GoDefaultConfig, "GOMLX_BACKEND=go"}},
-		{" go ", Found{}, Training, Choice{GoDefaultConfig, "GOMLX_BACKEND=go"}},
-		{"go:parallelism=2", Found{}, Training, Choice{"go:parallelism=2", "GOMLX_BACKEND=go:parallelism=2"}},
-		{"xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so", Found{}, Inference, Choice{"xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so", "GOMLX_BACKEND=xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so"}},
-		{"onnx", Found{}, Inference, Choice{ONNXDefaultConfig, "GOMLX_BACKEND=onnx"}},
-		{"onnx", Found{}, Training, Choice{ONNXDefaultConfig, "GOMLX_BACKEND=onnx"}},
-		{"onnx:cuda", Found{}, Inference, Choice{"onnx:cuda", "GOMLX_BACKEND=onnx:cuda"}},
+		{"", Found{}, Choice{GoDefaultConfig, "no PJRT plugin or ONNX Runtime found; using the pure-Go backend"}},
+		{"", Found{}, Choice{GoDefaultConfig, "no PJRT plugin or ONNX Runtime found; using the pure-Go backend"}},
+		{"", Found{Plugins: []string{"cuda", "cpu"}}, Choice{"xla:cuda", "PJRT plugin cuda found"}},
+		{"", Found{Plugins: []string{"cuda"}, ONNXRuntime: lib}, Choice{"xla:cuda", "PJRT plugin cuda found"}},
+		{"", Found{ONNXRuntime: lib}, Choice{ONNXDefaultConfig, "no PJRT plugin; ONNX Runtime found at " + lib}},
+		{"", Found{ONNXRuntime: lib}, Choice{ONNXDefaultConfig, "no PJRT plugin; ONNX Runtime found at " + lib}},
+		{"go", Found{Plugins: []string{"cuda"}, ONNXRuntime: lib}, Choice{GoDefaultConfig, "GOMLX_BACKEND=go"}},
+		{" go ", Found{}, Choice{GoDefaultConfig, "GOMLX_BACKEND=go"}},
+		{"go:parallelism=2", Found{}, Choice{"go:parallelism=2", "GOMLX_BACKEND=go:parallelism=2"}},
+		{"xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so", Found{}, Choice{"xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so", "GOMLX_BACKEND=xla:/opt/pjrt/pjrt_c_api_cuda_plugin.so"}},
+		{"onnx", Found{}, Choice{ONNXDefaultConfig, "GOMLX_BACKEND=onnx"}},
+		{"onnx", Found{}, Choice{ONNXDefaultConfig, "GOMLX_BACKEND=onnx"}},
+		{"onnx:cuda", Found{}, Choice{"onnx:cuda", "GOMLX_BACKEND=onnx:cuda"}},
 	} {
-		if got := Select(c.env, c.found, c.p); got != c.want {
-			t.Errorf("Select(%q, %+v, %s) = %+v, want %+v", c.env, c.found, c.p, got, c.want)
+		if got := Select(c.env, c.found); got != c.want {
+			t.Errorf("Select(%q, %+v) = %+v, want %+v", c.env, c.found, got, c.want)
 		}
 	}
 }
@@ -49,11 +48,7 @@ func TestNewHelper(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("helper process of TestNewProcess")
 	}
-	p := Training
-	if os.Getenv(helperEnv+"_PURPOSE") == "inference" {
-		p = Inference
-	}
-	b, err := NewFor(p)
+	b, err := New()
 	if err != nil {
 		os.Stdout.WriteString("ERR " + err.Error() + "\n")
 		return
@@ -74,30 +69,29 @@ func TestNewProcess(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name, env string
-		purpose   string   // "inference" or "" for training
-		lib       string   // $ONNXRUNTIME_SHARED_LIBRARY_PATH
+		lib       string   // $ONNXRUNTIME_SHARED_LIBRARY_PATH (a missing file: no ONNX Runtime)
 		stdout    string   // prefix of the helper's line
 		stderr    []string // substrings of the single notice line ("" for none)
 	}{
-		{"onnx library missing", "onnx", "inference", empty + "/libonnxruntime.so.1", "OK Go", []string{"GOMLX_BACKEND=onnx failed", "no such file", "falling back to the pure-Go backend"}},
-		{"onnx training", "onnx", "", lib, "OK onnxruntime", []string{`training backend onnxruntime "onnx:cpu" (GOMLX_BACKEND=onnx)`}},
-		{"onnx inference", "onnx", "inference", lib, "OK onnxruntime", []string{`inference backend onnxruntime "onnx:cpu" (GOMLX_BACKEND=onnx)`}},
-		{"missing plugin path", "xla:" + empty + "/pjrt_c_api_missing_plugin.so", "", "", "OK ", []string{"GOMLX_BACKEND=xla:" + empty, "failed", "falling back to the pure-Go backend", GoDefaultConfig}},
-		{"plugin not installed", "xla:nosuchplugin", "", "", "OK ", []string{"GOMLX_BACKEND=xla:nosuchplugin failed", "falling back"}},
-		{"cuda not installed", "xla:cuda", "", "", "OK ", []string{"GOMLX_BACKEND=xla:cuda failed", "falling back"}},
-		{"nothing found", "", "", empty + "/libonnxruntime.so.1", "OK Go", []string{"no PJRT plugin or ONNX Runtime found; using the pure-Go backend"}},
-		{"go", "go", "", "", "OK ", []string{`"` + GoDefaultConfig + `" (GOMLX_BACKEND=go)`}},
-		{"unknown", "nope", "", "", "ERR ", nil},
+		{"onnx library missing", "onnx", empty + "/libonnxruntime.so.1", "OK Go", []string{"GOMLX_BACKEND=onnx failed", "no such file", "falling back to the pure-Go backend"}},
+		{"onnx", "onnx", lib, "OK onnxruntime", []string{`backend onnxruntime "onnx:cpu" (GOMLX_BACKEND=onnx)`}},
+		{"onnx found", "", lib, "OK onnxruntime", []string{"no PJRT plugin; ONNX Runtime found at " + lib}},
+		{"missing plugin path", "xla:" + empty + "/pjrt_c_api_missing_plugin.so", empty + "/libonnxruntime.so.1", "OK ", []string{"GOMLX_BACKEND=xla:" + empty, "failed", "falling back to the pure-Go backend", GoDefaultConfig}},
+		{"plugin not installed", "xla:nosuchplugin", empty + "/libonnxruntime.so.1", "OK ", []string{"GOMLX_BACKEND=xla:nosuchplugin failed", "falling back"}},
+		{"cuda not installed", "xla:cuda", empty + "/libonnxruntime.so.1", "OK ", []string{"GOMLX_BACKEND=xla:cuda failed", "falling back"}},
+		{"nothing found", "", empty + "/libonnxruntime.so.1", "OK Go", []string{"no PJRT plugin or ONNX Runtime found; using the pure-Go backend"}},
+		{"go", "go", empty + "/libonnxruntime.so.1", "OK ", []string{`"` + GoDefaultConfig + `" (GOMLX_BACKEND=go)`}},
+		{"unknown", "nope", empty + "/libonnxruntime.so.1", "ERR ", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if c.lib == "" && strings.HasPrefix(c.env, "onnx") {
+			if c.lib == "" { // lib: ONNX Runtime is not installed
 				t.Skipf("ONNX Runtime not installed here: %v", libErr)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run", "^TestNewHelper$", "-test.count=1")
 			env := []string{helperEnv + "=1", EnvVar + "=" + c.env, "PJRT_PLUGIN_LIBRARY_PATH=" + empty, "HOME=" + empty,
-				helperEnv + "_PURPOSE=" + c.purpose, ONNXLibraryEnv + "=" + c.lib}
+				ONNXLibraryEnv + "=" + c.lib}
 			for _, kv := range os.Environ() {
 				if !strings.HasPrefix(kv, EnvVar+"=") && !strings.HasPrefix(kv, "PJRT_PLUGIN_LIBRARY_PATH=") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, ONNXLibraryEnv+"=") {
 					env = append(env, kv)

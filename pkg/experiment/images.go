@@ -227,7 +227,7 @@ func (r *Runner) vlb(s *diffusion.Schedule, den diffusion.Denoiser, seed uint64)
 	for i, v := range real {
 		x[i] = float64(v)
 	}
-	return diffusion.VLB(r.forwardBackend(den), s, den, x, append([]int{n}, shape...), diffusion.FixedSmall, diffusion.NewPCGNoise(seed))
+	return diffusion.VLB(r.Backend, s, den, x, append([]int{n}, shape...), diffusion.FixedSmall, diffusion.NewPCGNoise(seed))
 }
 
 func sortedSteps(c *Config) []int { return slices.Sorted(slices.Values(c.Grid.Steps)) }

@@ -39,12 +39,7 @@ type Runner struct {
 	// Progress receives one line per cell with cells done and time left (nil: silent).
 	Progress io.Writer
 	// Backend runs the graphs; nil means backend.New().
-	Backend compute.Backend
-	// Inference runs the forward passes of trained networks (sampling, the VLB,
-	// the fine ODE solution); closed-form denoisers stay on Backend. Nil means
-	// Backend when the caller set Backend, else backend.NewInference() (ONNX
-	// Runtime when its library is found).
-	Inference    compute.Backend
+	Backend      compute.Backend
 	testSet      *data.Dataset          // image datasets' test split, loaded once
 	truthSampler data.Sampler           // the true distribution of 2-D data, loaded once
 	truthGMM     *gmm.Mixture           // the same when it is a Gaussian mixture
@@ -108,22 +103,12 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 	if err := os.MkdirAll(filepath.Join(r.OutDir, "cells"), 0o755); err != nil {
 		return nil, fmt.Errorf("experiment: %w", err)
 	}
-	if r.Inference == nil && r.Backend != nil {
-		r.Inference = r.Backend
-	}
 	if r.Backend == nil {
 		b, err := backend.New()
 		if err != nil {
 			return nil, err
 		}
 		r.Backend = b
-	}
-	if r.Inference == nil {
-		b, err := backend.NewInference()
-		if err != nil {
-			return nil, err
-		}
-		r.Inference = b
 	}
 	if err := c.pinCheckpoint(); err != nil {
 		return nil, err
@@ -501,7 +486,7 @@ func (r *Runner) odeSolution(cell Cell, sm0 *diffusion.Sampler, den diffusion.De
 			return nil, err
 		}
 	}
-	sm, err := diffusion.NewSampler(r.forwardBackend(den), s, den, diffusion.SamplerConfig{Kind: diffusion.Heun, Steps: s.T(), Spacing: diffusion.Linspace})
+	sm, err := diffusion.NewSampler(r.Backend, s, den, diffusion.SamplerConfig{Kind: diffusion.Heun, Steps: s.T(), Spacing: diffusion.Linspace})
 	if err != nil {
 		return nil, err
 	}
@@ -519,19 +504,10 @@ func (r *Runner) odeSolution(cell Cell, sm0 *diffusion.Sampler, den diffusion.De
 	return r.odeRef[k], nil
 }
 
-// forwardBackend is the backend that runs den's forward passes: Inference for a
-// network with weights, Backend for a closed form (Store nil).
-func (r *Runner) forwardBackend(den diffusion.Denoiser) compute.Backend {
-	if den.Store != nil {
-		return r.Inference
-	}
-	return r.Backend
-}
-
 // runCell samples and evaluates a cell and records it (see logCell).
 func (r *Runner) runCell(cell Cell, s *diffusion.Schedule, den diffusion.Denoiser, lease *track.Lease) (CellResult, error) {
 	c := r.Config
-	sm, err := diffusion.NewSampler(r.forwardBackend(den), s, den, cell.SamplerConfig(*c.Grid.ClipX0, c.Grid.EqualNFE))
+	sm, err := diffusion.NewSampler(r.Backend, s, den, cell.SamplerConfig(*c.Grid.ClipX0, c.Grid.EqualNFE))
 	if err != nil {
 		return CellResult{}, err
 	}

@@ -4,15 +4,12 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/gomlx/compute"
-
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
-	"github.com/difflab/difflab/pkg/backend"
 	"github.com/difflab/difflab/pkg/diffusion"
 )
 
@@ -91,23 +88,13 @@ func benchUNet(b *testing.B, cfg UNetConfig, params int) diffusion.Denoiser {
 	return den
 }
 
-// inferenceBackend is backend.NewInference() (the forward passes' backend: ONNX
-// Runtime when its library is found), failing b on error.
-func inferenceBackend(b *testing.B) compute.Backend {
-	bk, err := backend.NewInference()
-	if err != nil {
-		b.Fatal(err)
-	}
-	return bk
-}
-
-// BenchmarkUNetForward times one forward pass at batch 256 on the inference backend.
+// BenchmarkUNetForward times one forward pass at batch 256.
 func BenchmarkUNetForward(b *testing.B) {
 	for _, u := range unetBenches {
 		b.Run(u.name, func(b *testing.B) {
 			den := benchUNet(b, u.cfg(), u.params)
 			const bs = 256
-			exec := model.MustNewExec(inferenceBackend(b), den.Store, den.Fn)
+			exec := model.MustNewExec(testBackend(b), den.Store, den.Fn)
 			x, ts, _ := benchBatch(bs, 28, 28, 1)
 			exec.MustCall1(x, ts).FinalizeAll()
 			b.ResetTimer()
@@ -119,7 +106,7 @@ func BenchmarkUNetForward(b *testing.B) {
 	}
 }
 
-// BenchmarkUNetSampleDDIM50 times, on the inference backend, DDIM sampling with S = 50 steps (eta = 1, linear
+// BenchmarkUNetSampleDDIM50 times DDIM sampling with S = 50 steps (eta = 1, linear
 // schedule, T = 1000) of a batch of 256 images with the default UNet (untrained: the
 // time does not depend on the weights), x_T and the noise drawn by the sampler; the
 // first call, which compiles the step graph, is not timed.
@@ -127,7 +114,7 @@ func BenchmarkUNetSampleDDIM50(b *testing.B) {
 	const bs, steps = 256, 50
 	den := benchUNet(b, DefaultUNetConfig(), 679601)
 	s := diffusion.MustNewSchedule(diffusion.ScheduleConfig{Kind: diffusion.Linear})
-	sm, err := diffusion.NewSampler(inferenceBackend(b), s, den, diffusion.SamplerConfig{Kind: diffusion.DDIM, Steps: steps, Eta: 1})
+	sm, err := diffusion.NewSampler(testBackend(b), s, den, diffusion.SamplerConfig{Kind: diffusion.DDIM, Steps: steps, Eta: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

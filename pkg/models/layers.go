@@ -109,7 +109,7 @@ func onLastAxis(v *Node, rank int) *Node {
 //
 // Reducing a [B, S, G, C/G] view of x over its axes 1 and 3 instead costs several
 // times as much on ONNX Runtime and 1.3x on the pure-Go backend
-// (BenchmarkMicroInference; bench/RESULTS.md).
+// (BenchmarkMicroForward; bench/RESULTS.md).
 func GroupNorm(scope *model.Scope, x *Node, groups int) *Node {
 	if x.Rank() < 2 {
 		panic(fmt.Sprintf("models.GroupNorm: x must have shape [B, ..., C], got %s", x.Shape()))

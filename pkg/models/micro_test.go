@@ -146,7 +146,7 @@ func im2col(x *graph.Node, kernel, stride int) *graph.Node {
 	return graph.Concatenate(windows, -1)
 }
 
-// BenchmarkMicroInference times forward-only formulations of the UNet's elementwise
+// BenchmarkMicroForward times forward-only formulations of the UNet's elementwise
 // and normalisation work on [256, 28, 28, 16] (the default UNet's widest activation
 // at batch 256), on the backend of $GOMLX_BACKEND:
 //
@@ -158,7 +158,7 @@ func im2col(x *graph.Node, kernel, stride int) *graph.Node {
 //	groupnorm/channels   GroupNorm: reductions over S of [B, S, C], then per group
 //	groupnorm/fused      the backend's fused layer norm over the group's axes (the
 //	                     pure-Go backend has one; ONNX Runtime does not)
-func BenchmarkMicroInference(b *testing.B) {
+func BenchmarkMicroForward(b *testing.B) {
 	x, _, _ := benchBatch(256, 28, 28, 16)
 	groupView := func(xn *graph.Node) *graph.Node { return graph.Reshape(xn, 256, 28*28, 8, 2) }
 	for _, tc := range []struct {
@@ -182,7 +182,7 @@ func BenchmarkMicroInference(b *testing.B) {
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			exec := model.MustNewExec(inferenceBackend(b), model.NewStore(), func(scope *model.Scope, xn *graph.Node) *graph.Node {
+			exec := model.MustNewExec(testBackend(b), model.NewStore(), func(scope *model.Scope, xn *graph.Node) *graph.Node {
 				return tc.fn(scope, xn)
 			})
 			exec.MustCall1(x).FinalizeAll()
