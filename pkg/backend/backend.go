@@ -11,7 +11,7 @@
 //  3. Otherwise ONNX Runtime's CPU provider when its shared library is found (see
 //     FindONNXRuntime); nothing is downloaded. difflab supplies the ops its
 //     training graphs need that compute-onnx lacks (Pad, input-dilated
-//     convolutions, IsFinite; see withPad), and pkg/models' and pkg/train's
+//     convolutions, IsFinite; see withOps), and pkg/models' and pkg/train's
 //     parity tests check a forward pass, a sampling loop and training steps there
 //     against the pure-Go backend's.
 //  4. Otherwise the pure-Go backend runs: the reference, and the fallback whenever
@@ -184,7 +184,7 @@ func create(config string) (compute.Backend, error) {
 		return nil, perr
 	}
 	if err == nil && KindOf(b) == ONNX {
-		b = &withPad{b}
+		b = &withOps{b}
 	}
 	return b, err
 }

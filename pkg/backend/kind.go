@@ -15,7 +15,7 @@ const (
 	XLA Kind = "xla"
 	// ONNX is ONNX Runtime through github.com/gomlx/compute-onnx ("onnx"), on the
 	// CPU. It has no Expm1 op (pkg/models uses Logistic there) and no Pad, which
-	// difflab adds (withPad).
+	// difflab adds (withOps).
 	ONNX Kind = "onnx"
 	// Other is any other registered backend.
 	Other Kind = "other"
@@ -55,12 +55,12 @@ func Installed() []Choice {
 func Open(config string) (compute.Backend, error) { return create(config) }
 
 // CanTrain reports whether difflab trains its networks on b: every backend but
-// ONNX Runtime without difflab's Pad (see withPad); TestBackendTrainParity in
+// ONNX Runtime without difflab's Pad (see withOps); TestBackendTrainParity in
 // pkg/models checks each one against the pure-Go backend.
 func CanTrain(b compute.Backend) bool {
 	if KindOf(b) != ONNX {
 		return true
 	}
-	_, ok := b.(*withPad)
+	_, ok := b.(*withOps)
 	return ok
 }

@@ -9,19 +9,24 @@ import (
 	"github.com/gomlx/compute/shapes"
 )
 
-// withPad wraps a backend whose functions lack the Pad op (ONNX Runtime through
-// compute-onnx) so that Pad is composed from Concatenate, Reshape, Slice and
-// BroadcastInDim, which it has. GoMLX emits Pad in gradients: the VJP of Slice (the
-// attention's split of q, k, v, the convolution's windows) and of the convolution,
-// so without it no difflab network trains there. Everything else is the wrapped
-// backend's.
+// withOps wraps ONNX Runtime's backend (compute-onnx) with the three ops difflab's
+// training graphs need that it lacks, composed from ops it has:
 //
-// Its buffers and executables are wrapped too, so that every tensor GoMLX makes
-// names this backend (GoMLX ties a tensor to one backend instance).
-type withPad struct{ compute.Backend }
+//   - Pad (Concatenate, Reshape, Slice, BroadcastInDim): GoMLX emits it in
+//     gradients, the VJP of Slice (the attention's split of q, k, v) and of the
+//     convolution;
+//   - ConvGeneral with input dilation (interior zero padding of the input): GoMLX's
+//     gradient of a strided convolution;
+//   - IsFinite (x - x == 0): the trainer's non-finite guard.
+//
+// Everything else is the wrapped backend's. Its buffers and executables are wrapped
+// too, so that every tensor GoMLX makes names this backend (GoMLX ties a tensor to
+// one backend instance). TestWithOps checks the compositions against the pure-Go
+// backend's own ops.
+type withOps struct{ compute.Backend }
 
-// Capabilities adds Pad to the wrapped backend's operations.
-func (b *withPad) Capabilities() compute.Capabilities {
+// Capabilities adds Pad and IsFinite to the wrapped backend's operations.
+func (b *withOps) Capabilities() compute.Capabilities {
 	c := b.Backend.Capabilities()
 	c.Operations = maps.Clone(c.Operations)
 	if c.Operations == nil {
@@ -32,54 +37,54 @@ func (b *withPad) Capabilities() compute.Capabilities {
 	return c
 }
 
-func (b *withPad) Builder(name string) compute.Builder {
-	return &padBuilder{Builder: b.Backend.Builder(name), backend: b}
+func (b *withOps) Builder(name string) compute.Builder {
+	return &opsBuilder{Builder: b.Backend.Builder(name), backend: b}
 }
 
-func (b *withPad) BufferFromFlatData(deviceNum compute.DeviceNum, flat any, shape shapes.Shape) (compute.Buffer, error) {
+func (b *withOps) BufferFromFlatData(deviceNum compute.DeviceNum, flat any, shape shapes.Shape) (compute.Buffer, error) {
 	buf, err := b.Backend.BufferFromFlatData(deviceNum, flat, shape)
 	return b.wrapBuffer(buf), err
 }
 
-func (b *withPad) NewSharedBuffer(deviceNum compute.DeviceNum, shape shapes.Shape) (compute.Buffer, any, error) {
+func (b *withOps) NewSharedBuffer(deviceNum compute.DeviceNum, shape shapes.Shape) (compute.Buffer, any, error) {
 	buf, flat, err := b.Backend.NewSharedBuffer(deviceNum, shape)
 	return b.wrapBuffer(buf), flat, err
 }
 
-func (b *withPad) wrapBuffer(buf compute.Buffer) compute.Buffer {
+func (b *withOps) wrapBuffer(buf compute.Buffer) compute.Buffer {
 	if buf == nil {
 		return nil
 	}
-	return &padBuffer{Buffer: buf, backend: b}
+	return &opsBuffer{Buffer: buf, backend: b}
 }
 
-// padBuffer is a buffer of the wrapped backend that names withPad as its backend.
-type padBuffer struct {
+// opsBuffer is a buffer of the wrapped backend that names withOps as its backend.
+type opsBuffer struct {
 	compute.Buffer
-	backend *withPad
+	backend *withOps
 }
 
-func (p *padBuffer) Backend() compute.Backend { return p.backend }
+func (p *opsBuffer) Backend() compute.Backend { return p.backend }
 
-func (p *padBuffer) CopyToDevice(deviceNum compute.DeviceNum) (compute.Buffer, error) {
+func (p *opsBuffer) CopyToDevice(deviceNum compute.DeviceNum) (compute.Buffer, error) {
 	buf, err := p.Buffer.CopyToDevice(deviceNum)
 	return p.backend.wrapBuffer(buf), err
 }
 
 func unwrapBuffer(buf compute.Buffer) compute.Buffer {
-	if p, ok := buf.(*padBuffer); ok {
+	if p, ok := buf.(*opsBuffer); ok {
 		return p.Buffer
 	}
 	return buf
 }
 
-// padExecutable runs the wrapped backend's executable on unwrapped buffers.
-type padExecutable struct {
+// opsExecutable runs the wrapped backend's executable on unwrapped buffers.
+type opsExecutable struct {
 	compute.Executable
-	backend *withPad
+	backend *withOps
 }
 
-func (e *padExecutable) Execute(inputs []compute.Buffer, donate []bool, defaultDevice compute.DeviceNum) ([]compute.Buffer, error) {
+func (e *opsExecutable) Execute(inputs []compute.Buffer, donate []bool, defaultDevice compute.DeviceNum) ([]compute.Buffer, error) {
 	in := make([]compute.Buffer, len(inputs))
 	for i, b := range inputs {
 		in[i] = unwrapBuffer(b)
@@ -91,68 +96,68 @@ func (e *padExecutable) Execute(inputs []compute.Buffer, donate []bool, defaultD
 	return out, err
 }
 
-type padBuilder struct {
+type opsBuilder struct {
 	compute.Builder
-	backend *withPad
+	backend *withOps
 }
 
-func (b *padBuilder) Compile() (compute.Executable, error) {
+func (b *opsBuilder) Compile() (compute.Executable, error) {
 	e, err := b.Builder.Compile()
 	if err != nil {
 		return nil, err
 	}
-	return &padExecutable{Executable: e, backend: b.backend}, nil
+	return &opsExecutable{Executable: e, backend: b.backend}, nil
 }
 
-func (b *padBuilder) Main() compute.Function { return b.wrap(b.Builder.Main()) }
+func (b *opsBuilder) Main() compute.Function { return b.wrap(b.Builder.Main()) }
 
-func (b *padBuilder) NewFunction(name string) (compute.Function, error) {
+func (b *opsBuilder) NewFunction(name string) (compute.Function, error) {
 	f, err := b.Builder.NewFunction(name)
 	return b.wrap(f), err
 }
 
-func (b *padBuilder) wrap(f compute.Function) compute.Function {
+func (b *opsBuilder) wrap(f compute.Function) compute.Function {
 	if f == nil {
 		return nil
 	}
-	return &padFunction{Function: f, b: b}
+	return &opsFunction{Function: f, b: b}
 }
 
-// padFunction is a function of the wrapped builder with Pad; the functions it
-// passes on (Call, Sort, While, If) are unwrapped first.
-type padFunction struct {
+// opsFunction is a function of the wrapped builder with withOps' ops; the functions
+// it passes on (Call, Sort, While, If) are unwrapped first.
+type opsFunction struct {
 	compute.Function
-	b *padBuilder
+	b *opsBuilder
 }
 
 func unwrap(f compute.Function) compute.Function {
-	if p, ok := f.(*padFunction); ok {
+	if p, ok := f.(*opsFunction); ok {
 		return p.Function
 	}
 	return f
 }
 
-func (f *padFunction) Builder() compute.Builder { return f.b }
-func (f *padFunction) Parent() compute.Function { return f.b.wrap(f.Function.Parent()) }
+func (f *opsFunction) Builder() compute.Builder { return f.b }
+func (f *opsFunction) Parent() compute.Function { return f.b.wrap(f.Function.Parent()) }
 
-func (f *padFunction) Closure() (compute.Function, error) {
+func (f *opsFunction) Closure() (compute.Function, error) {
 	c, err := f.Function.Closure()
 	return f.b.wrap(c), err
 }
 
-func (f *padFunction) Call(g compute.Function, inputs ...compute.Value) ([]compute.Value, error) {
+func (f *opsFunction) Call(g compute.Function, inputs ...compute.Value) ([]compute.Value, error) {
 	return f.Function.Call(unwrap(g), inputs...)
 }
 
-func (f *padFunction) Sort(comparator compute.Function, axis int, isStable bool, inputs ...compute.Value) ([]compute.Value, error) {
+func (f *opsFunction) Sort(comparator compute.Function, axis int, isStable bool, inputs ...compute.Value) ([]compute.Value, error) {
 	return f.Function.Sort(unwrap(comparator), axis, isStable, inputs...)
 }
 
-func (f *padFunction) While(cond, body compute.Function, initialState ...compute.Value) ([]compute.Value, error) {
+func (f *opsFunction) While(cond, body compute.Function, initialState ...compute.Value) ([]compute.Value, error) {
 	return f.Function.While(unwrap(cond), unwrap(body), initialState...)
 }
 
-func (f *padFunction) If(pred compute.Value, trueBranch, falseBranch compute.Function) ([]compute.Value, error) {
+func (f *opsFunction) If(pred compute.Value, trueBranch, falseBranch compute.Function) ([]compute.Value, error) {
 	return f.Function.If(pred, unwrap(trueBranch), unwrap(falseBranch))
 }
 
@@ -160,7 +165,7 @@ func (f *padFunction) If(pred compute.Value, trueBranch, falseBranch compute.Fun
 // of a strided convolution uses them), as interior zero padding of the input's
 // spatial axes, which is what they mean: x dilated by d has d-1 zeros between
 // neighbours, and the convolution's padding applies after that.
-func (f *padFunction) ConvGeneral(input, kernel compute.Value, axes compute.ConvolveAxesConfig, strides []int, paddings [][2]int, inputDilations, kernelDilations []int, channelGroupCount, batchGroupCount int) (compute.Value, error) {
+func (f *opsFunction) ConvGeneral(input, kernel compute.Value, axes compute.ConvolveAxesConfig, strides []int, paddings [][2]int, inputDilations, kernelDilations []int, channelGroupCount, batchGroupCount int) (compute.Value, error) {
 	dilated := false
 	for _, d := range inputDilations {
 		dilated = dilated || d > 1
@@ -199,7 +204,7 @@ func zeroOf(s shapes.Shape) any {
 
 // IsFinite is x - x == 0, false exactly where x is ±Inf or NaN (the trainer's
 // non-finite guard); compute-onnx has no IsFinite.
-func (f *padFunction) IsFinite(x compute.Value) (compute.Value, error) {
+func (f *opsFunction) IsFinite(x compute.Value) (compute.Value, error) {
 	s, err := f.Shape(x)
 	if err != nil {
 		return nil, err
@@ -223,7 +228,7 @@ func (f *padFunction) IsFinite(x compute.Value) (compute.Value, error) {
 // neighbours (a new axis after the padded one, concatenated and flattened back),
 // then Start before and End after (concatenated blocks of fill; a negative Start or
 // End crops, by Slice), the semantics of XLA's Pad.
-func (f *padFunction) Pad(x, fill compute.Value, axesConfig ...compute.PadAxis) (compute.Value, error) {
+func (f *opsFunction) Pad(x, fill compute.Value, axesConfig ...compute.PadAxis) (compute.Value, error) {
 	var err error
 	for axis, p := range axesConfig {
 		if p.Interior < 0 {
@@ -242,7 +247,7 @@ func (f *padFunction) Pad(x, fill compute.Value, axesConfig ...compute.PadAxis) 
 }
 
 // filled returns a block of fill of shape dims.
-func (f *padFunction) filled(fill compute.Value, dtypeOf compute.Value, dims []int) (compute.Value, error) {
+func (f *opsFunction) filled(fill compute.Value, dtypeOf compute.Value, dims []int) (compute.Value, error) {
 	s, err := f.Shape(dtypeOf)
 	if err != nil {
 		return nil, err
@@ -250,7 +255,7 @@ func (f *padFunction) filled(fill compute.Value, dtypeOf compute.Value, dims []i
 	return f.BroadcastInDim(fill, shapes.Make(s.DType, dims...), nil)
 }
 
-func (f *padFunction) padInterior(x, fill compute.Value, axis, k int) (compute.Value, error) {
+func (f *opsFunction) padInterior(x, fill compute.Value, axis, k int) (compute.Value, error) {
 	s, err := f.Shape(x)
 	if err != nil {
 		return nil, err
@@ -288,7 +293,7 @@ func (f *padFunction) padInterior(x, fill compute.Value, axis, k int) (compute.V
 	return f.Slice(y, starts, limits, ones(len(d)))
 }
 
-func (f *padFunction) padEdges(x, fill compute.Value, axis, start, end int) (compute.Value, error) {
+func (f *opsFunction) padEdges(x, fill compute.Value, axis, start, end int) (compute.Value, error) {
 	if start == 0 && end == 0 {
 		return x, nil
 	}

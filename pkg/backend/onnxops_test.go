@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"math"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -8,17 +10,18 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// TestWithPad wraps the pure-Go backend, which has Pad and input-dilated
-// convolutions of its own, in withPad and checks that the composed Pad and
-// ConvGeneral give its native results exactly, for edge, negative and interior
-// padding and for a stride-2 convolution's input gradient (which GoMLX computes
-// with input dilation).
-func TestWithPad(t *testing.T) {
+// TestWithOps wraps the pure-Go backend, which has Pad, input-dilated convolutions
+// and IsFinite of its own, in withOps and checks that the composed ops give its
+// native results: Pad exactly, for edge and interior padding (and negative edges
+// against a hand-written answer), a stride-2 convolution's input gradient (which
+// GoMLX computes with input dilation) to float32 rounding, and IsFinite on
+// finite values, ±Inf and NaN.
+func TestWithOps(t *testing.T) {
 	native, err := Open(GoDefaultConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrapped := compute.Backend(&withPad{native})
+	wrapped := compute.Backend(&withOps{native})
 	x := make([]float32, 2*5*4*3)
 	for i := range x {
 		x[i] = float32(i%17) - 8
@@ -52,6 +55,13 @@ func TestWithPad(t *testing.T) {
 	}, []float32{1, 2, 3, 4})
 	if g, w := tensors.MustCopyFlatData[float32](got), []float32{0.5, 2, 0.5, 3, 0.5, 4, 0.5, 0.5}; !equal(g, w) {
 		t.Errorf("Pad([1 2 3 4], 0.5, start -1, end 2, interior 1) = %v, want %v", g, w)
+	}
+
+	// IsFinite.
+	special := []float32{0, -1.5, 3e38, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+	isFinite := func(xn *graph.Node) *graph.Node { return graph.IsFinite(xn) }
+	if g, w := tensors.MustCopyFlatData[bool](graph.MustExecOnce(wrapped, isFinite, special)), tensors.MustCopyFlatData[bool](graph.MustExecOnce(native, isFinite, special)); !slices.Equal(g, w) || !slices.Equal(w, []bool{true, true, true, false, false, false}) {
+		t.Errorf("IsFinite(%v) = %v, native %v", special, g, w)
 	}
 
 	// The gradient of a 3×3 stride-2 convolution with respect to its input.
