@@ -53,14 +53,3 @@ func Installed() []Choice {
 // cached and without falling back, for code that compares backends (tests,
 // benchmarks, `difflab backend`). The caller finalizes it.
 func Open(config string) (compute.Backend, error) { return create(config) }
-
-// CanTrain reports whether difflab trains its networks on b: every backend but
-// ONNX Runtime without difflab's Pad (see withOps); TestBackendTrainParity in
-// pkg/models checks each one against the pure-Go backend.
-func CanTrain(b compute.Backend) bool {
-	if KindOf(b) != ONNX {
-		return true
-	}
-	_, ok := b.(*withOps)
-	return ok
-}

@@ -3,7 +3,6 @@ package models
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
@@ -15,7 +14,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
-	"github.com/difflab/difflab/pkg/backend"
+	"github.com/difflab/difflab/internal/backendtest"
 	"github.com/difflab/difflab/pkg/diffusion"
 )
 
@@ -25,38 +24,14 @@ import (
 // outputs agree with the pure-Go backend's within float32 tolerance, although the
 // UNet's convolution is formulated differently there (convRows against the native
 // convolution; see formulationOf). With DIFFLAB_REQUIRE_ONNX=1 (make test) a
-// missing ONNX Runtime library fails the test instead of leaving one backend out.
+// missing ONNX Runtime library fails the test instead of leaving one backend out
+// (internal/backendtest).
 func TestBackendParity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the default UNet on every backend")
 	}
-	installed := backend.Installed()
-	requireONNX(t, installed)
-	ref, err := backend.Open(backend.GoDefaultConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var others []compute.Backend
-	for _, c := range installed[1:] {
-		b, err := backend.Open(c.Config)
-		if err != nil {
-			t.Errorf("backend %s (%s): %v", c.Config, c.Reason, err)
-			continue
-		}
-		others = append(others, b)
-	}
-	if len(others) == 0 {
-		t.Skip("only the pure-Go backend is installed here")
-	}
-
-	unet, err := NewUNet(DefaultUNetConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mlp, err := NewMLP(DefaultMLPConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, others := backendtest.Open(t)
+	unet, mlp := defaultNets(t)
 	for _, tc := range []struct {
 		name string
 		den  diffusion.Denoiser
@@ -107,7 +82,7 @@ func TestBackendParity(t *testing.T) {
 
 // TestBackendTrainParity takes one Adam step of the default UNet (batch 64) and
 // the default MLP (batch 512), MSE on eps, from the same weights on every installed
-// backend that can train (backend.CanTrain) and checks the loss and every updated
+// backend and checks the loss and every updated
 // weight and Adam moment against the pure-Go backend's, then takes four more steps
 // and checks that the loss stays finite and falls: a backend trains difflab's
 // networks only if this passes.
@@ -115,34 +90,8 @@ func TestBackendTrainParity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains the default UNet on every backend")
 	}
-	installed := backend.Installed()
-	requireONNX(t, installed)
-	ref, err := backend.Open(backend.GoDefaultConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var trainers []compute.Backend
-	for _, c := range installed[1:] {
-		b, err := backend.Open(c.Config)
-		if err != nil {
-			t.Errorf("backend %s: %v", c.Config, err)
-			continue
-		}
-		if backend.CanTrain(b) {
-			trainers = append(trainers, b)
-		}
-	}
-	if len(trainers) == 0 {
-		t.Skip("no installed backend other than the pure-Go one trains")
-	}
-	unet, err := NewUNet(DefaultUNetConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mlp, err := NewMLP(DefaultMLPConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, trainers := backendtest.Open(t)
+	unet, mlp := defaultNets(t)
 	for _, tc := range []struct {
 		name  string
 		den   diffusion.Denoiser
@@ -204,6 +153,19 @@ func TestBackendTrainParity(t *testing.T) {
 	}
 }
 
+// defaultNets returns a new default UNet and a new default MLP.
+func defaultNets(t *testing.T) (unet, mlp diffusion.Denoiser) {
+	t.Helper()
+	unet, err := NewUNet(DefaultUNetConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mlp, err = NewMLP(DefaultMLPConfig()); err != nil {
+		t.Fatal(err)
+	}
+	return unet, mlp
+}
+
 // perturb adds N(0, 0.05²) noise (seeded) to every weight of den, so that biases,
 // norm scales and offsets differ from their initial zeros and ones and a
 // formulation that drops one of them cannot pass.
@@ -233,21 +195,6 @@ func detached(t *testing.T, den diffusion.Denoiser) diffusion.Denoiser {
 		t.Fatal(err)
 	}
 	return d
-}
-
-// requireONNX fails t when DIFFLAB_REQUIRE_ONNX=1 and installed has no ONNX Runtime.
-func requireONNX(t *testing.T, installed []backend.Choice) {
-	t.Helper()
-	if os.Getenv("DIFFLAB_REQUIRE_ONNX") != "1" {
-		return
-	}
-	for _, c := range installed {
-		if strings.HasPrefix(c.Config, "onnx") {
-			return
-		}
-	}
-	_, err := backend.FindONNXRuntime()
-	t.Fatalf("DIFFLAB_REQUIRE_ONNX=1: %v", err)
 }
 
 func maxAbs(v []float32) float64 {

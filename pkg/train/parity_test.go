@@ -8,38 +8,20 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
-	"github.com/difflab/difflab/pkg/backend"
+	"github.com/difflab/difflab/internal/backendtest"
 	"github.com/difflab/difflab/pkg/diffusion"
 )
 
 // TestTrainerBackendParity runs five steps of difflab's own training step (q_sample,
 // L_simple, global-norm clipping, AdamW, EMA, the non-finite guard) from the same
-// weights and the same batches on every installed backend that trains
-// (backend.CanTrain), and checks each step's loss and gradient norm against the
-// pure-Go backend's. The timesteps and noise are drawn on the host, so only
-// float32 rounding separates the backends.
+// weights and the same batches on every installed backend, and checks each step's
+// loss and gradient norm against the pure-Go backend's. The timesteps and noise are
+// drawn on the host, so only float32 rounding separates the backends.
 func TestTrainerBackendParity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains on every installed backend")
 	}
-	ref, err := backend.Open(backend.GoDefaultConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var others []compute.Backend
-	for _, c := range backend.Installed()[1:] {
-		b, err := backend.Open(c.Config)
-		if err != nil {
-			t.Errorf("backend %s: %v", c.Config, err)
-			continue
-		}
-		if backend.CanTrain(b) {
-			others = append(others, b)
-		}
-	}
-	if len(others) == 0 {
-		t.Skip("no installed backend other than the pure-Go one trains")
-	}
+	ref, others := backendtest.Open(t)
 	den := mlpDenoiser(diffusion.PredictEps, 64, 64)
 	x0 := tensors.FromFlatDataAndDimensions(make([]float32, 2*4), 4, 2)
 	model.MustNewExec(ref, den.Store, den.Fn).MustCall(x0, tensors.FromFlatDataAndDimensions([]int32{0, 1, 2, 3}, 4)) // initialises the weights
