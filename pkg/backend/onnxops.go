@@ -3,26 +3,32 @@ package backend
 import (
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 )
 
-// withOps wraps ONNX Runtime's backend (compute-onnx) with the three ops difflab's
-// training graphs need that it lacks, composed from ops it has:
+// withOps wraps ONNX Runtime's backend (compute-onnx) with what difflab's graphs
+// need that it lacks, composed from ops it has:
 //
 //   - Pad (Concatenate, Reshape, Slice, BroadcastInDim): GoMLX emits it in
 //     gradients, the VJP of Slice (the attention's split of q, k, v) and of the
 //     convolution;
-//   - ConvGeneral with input dilation (interior zero padding of the input): GoMLX's
-//     gradient of a strided convolution;
-//   - IsFinite (x - x == 0): the trainer's non-finite guard.
+//   - ConvGeneral with input dilation or negative padding (interior zero padding
+//     and cropping of the input): GoMLX's gradient of a strided convolution;
+//   - IsFinite (x - x == 0): the trainer's non-finite guard;
+//
+// and with two of its bugs worked around: an output that is a parameter, a
+// constant or another output comes back unwritten (garbage: the non-finite losses
+// of early trials), and a Reshape to a scalar cannot be returned (see Return and
+// Reshape).
 //
 // Everything else is the wrapped backend's. Its buffers and executables are wrapped
 // too, so that every tensor GoMLX makes names this backend (GoMLX ties a tensor to
 // one backend instance). TestWithOps checks the compositions against the pure-Go
-// backend's own ops.
+// backend's own ops; the whole test suite passes with GOMLX_BACKEND=onnx.
 type withOps struct{ compute.Backend }
 
 // Capabilities adds Pad and IsFinite to the wrapped backend's operations.
@@ -120,7 +126,7 @@ func (b *opsBuilder) wrap(f compute.Function) compute.Function {
 	if f == nil {
 		return nil
 	}
-	return &opsFunction{Function: f, b: b}
+	return &opsFunction{Function: f, b: b, leaves: map[compute.Value]bool{}}
 }
 
 // opsFunction is a function of the wrapped builder with withOps' ops; the functions
@@ -128,6 +134,8 @@ func (b *opsBuilder) wrap(f compute.Function) compute.Function {
 type opsFunction struct {
 	compute.Function
 	b *opsBuilder
+	// leaves are the values made by Parameter and Constant (see Return).
+	leaves map[compute.Value]bool
 }
 
 func unwrap(f compute.Function) compute.Function {
@@ -138,6 +146,58 @@ func unwrap(f compute.Function) compute.Function {
 }
 
 func (f *opsFunction) Builder() compute.Builder { return f.b }
+
+func (f *opsFunction) Parameter(name string, shape shapes.Shape, sharding *compute.ShardingSpec) (compute.Value, error) {
+	v, err := f.Function.Parameter(name, shape, sharding)
+	if err == nil {
+		f.leaves[v] = true
+	}
+	return v, err
+}
+
+func (f *opsFunction) Constant(flat any, dims ...int) (compute.Value, error) {
+	v, err := f.Function.Constant(flat, dims...)
+	if err == nil {
+		f.leaves[v] = true
+	}
+	return v, err
+}
+
+// Reshape to a scalar (no dimensions) is a Reshape to [1] and a sum over its one
+// axis: compute-onnx allocates a scalar Reshape's output as [1], and ONNX Runtime
+// then refuses to run the graph when that output is returned.
+func (f *opsFunction) Reshape(x compute.Value, dimensions ...int) (compute.Value, error) {
+	if len(dimensions) > 0 {
+		return f.Function.Reshape(x, dimensions...)
+	}
+	v, err := f.Function.Reshape(x, 1)
+	if err != nil {
+		return nil, err
+	}
+	return f.Function.ReduceSum(v, 0)
+}
+
+// Return gives every output that is a parameter, a constant or an earlier output
+// its own Identity node: compute-onnx leaves such outputs unwritten (their buffers
+// hold whatever memory they got; GoMLX returns an input unchanged, e.g. a clip
+// by a norm of 0 or an eps prediction passed through).
+func (f *opsFunction) Return(outputs []compute.Value, shardings []*compute.ShardingSpec) error {
+	out := make([]compute.Value, len(outputs))
+	seen := map[compute.Value]bool{}
+	for i, v := range outputs {
+		if f.leaves[v] || seen[v] {
+			id, err := f.Function.Identity(v)
+			if err != nil {
+				return err
+			}
+			out[i] = id
+		} else {
+			out[i] = v
+		}
+		seen[v] = true
+	}
+	return f.Function.Return(out, shardings)
+}
 func (f *opsFunction) Parent() compute.Function { return f.b.wrap(f.Function.Parent()) }
 
 func (f *opsFunction) Closure() (compute.Function, error) {
@@ -161,10 +221,10 @@ func (f *opsFunction) If(pred compute.Value, trueBranch, falseBranch compute.Fun
 	return f.Function.If(pred, unwrap(trueBranch), unwrap(falseBranch))
 }
 
-// ConvGeneral rewrites input dilations, which ONNX's Conv lacks (GoMLX's gradient
-// of a strided convolution uses them), as interior zero padding of the input's
-// spatial axes, which is what they mean: x dilated by d has d-1 zeros between
-// neighbours, and the convolution's padding applies after that.
+// ConvGeneral rewrites what ONNX's Conv lacks and GoMLX's gradient of a strided
+// convolution uses: input dilations, as interior zero padding of the input's
+// spatial axes (x dilated by d has d-1 zeros between neighbours), and negative
+// paddings, as cropping of the (dilated) input, which is what they mean.
 func (f *opsFunction) ConvGeneral(input, kernel compute.Value, axes compute.ConvolveAxesConfig, strides []int, paddings [][2]int, inputDilations, kernelDilations []int, channelGroupCount, batchGroupCount int) (compute.Value, error) {
 	dilated := false
 	for _, d := range inputDilations {
@@ -179,7 +239,11 @@ func (f *opsFunction) ConvGeneral(input, kernel compute.Value, axes compute.Conv
 		for i, axis := range axes.InputSpatial {
 			cfg[axis].Interior = inputDilations[i] - 1
 		}
-		zero, err := f.Constant(zeroOf(s))
+		flat, err := zeroOf("ConvGeneral with input dilation", s)
+		if err != nil {
+			return nil, err
+		}
+		zero, err := f.Constant(flat)
 		if err != nil {
 			return nil, err
 		}
@@ -188,18 +252,37 @@ func (f *opsFunction) ConvGeneral(input, kernel compute.Value, axes compute.Conv
 		}
 		inputDilations = nil
 	}
+	if slices.ContainsFunc(paddings, func(p [2]int) bool { return p[0] < 0 || p[1] < 0 }) {
+		s, err := f.Shape(input)
+		if err != nil {
+			return nil, err
+		}
+		crop := make([]compute.PadAxis, s.Rank())
+		nonNeg := make([][2]int, len(paddings))
+		for i, p := range paddings {
+			axis := axes.InputSpatial[i]
+			crop[axis] = compute.PadAxis{Start: min(p[0], 0), End: min(p[1], 0)}
+			nonNeg[i] = [2]int{max(p[0], 0), max(p[1], 0)}
+		}
+		var err2 error
+		if input, err2 = f.Pad(input, nil, crop...); err2 != nil {
+			return nil, err2
+		}
+		paddings = nonNeg
+	}
 	return f.Function.ConvGeneral(input, kernel, axes, strides, paddings, inputDilations, kernelDilations, channelGroupCount, batchGroupCount)
 }
 
-// zeroOf returns a one-element flat slice holding the zero of s's dtype.
-func zeroOf(s shapes.Shape) any {
+// zeroOf returns a one-element flat slice holding the zero of s's dtype, for op
+// (named in the error when the dtype is neither float32 nor float64).
+func zeroOf(op string, s shapes.Shape) (any, error) {
 	switch s.DType {
 	case dtypes.Float64:
-		return []float64{0}
+		return []float64{0}, nil
 	case dtypes.Float32:
-		return []float32{0}
+		return []float32{0}, nil
 	}
-	panic(fmt.Sprintf("backend: ConvGeneral with input dilations on %s is not supported", s.DType))
+	return nil, fmt.Errorf("backend: %s on ONNX Runtime: dtype %s not supported (float32, float64)", op, s.DType)
 }
 
 // IsFinite is x - x == 0, false exactly where x is ±Inf or NaN (the trainer's
@@ -213,7 +296,11 @@ func (f *opsFunction) IsFinite(x compute.Value) (compute.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	zero, err := f.Constant(zeroOf(s))
+	flat, err := zeroOf("IsFinite", s)
+	if err != nil {
+		return nil, err
+	}
+	zero, err := f.Constant(flat)
 	if err != nil {
 		return nil, err
 	}

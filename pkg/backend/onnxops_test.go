@@ -96,3 +96,29 @@ func equal(a, b []float32) bool {
 	}
 	return true
 }
+
+// TestPassThroughOutputs returns a graph's input unchanged, twice, beside a
+// computed value and a scalar reshape, on every installed backend: compute-onnx
+// alone leaves such outputs unwritten or refuses them (see withOps).
+func TestPassThroughOutputs(t *testing.T) {
+	for _, c := range Installed() {
+		b, err := Open(c.Config)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Config, err)
+		}
+		x := []float32{3, -4, 0.5}
+		outs := graph.MustExecOnceN(b, func(xn *graph.Node) []*graph.Node {
+			s := graph.Reshape(graph.Slice(xn, graph.AxisElem(1)))
+			return []*graph.Node{xn, graph.AddScalar(xn, 1), xn, s}
+		}, x)
+		for i, want := range [][]float32{x, {4, -3, 1.5}, x, {-4}} {
+			got := tensors.MustCopyFlatData[float32](outs[i])
+			if !equal(got, want) {
+				t.Errorf("%s: output %d = %v, want %v", c.Config, i, got, want)
+			}
+		}
+		if r := outs[3].Shape().Rank(); r != 0 {
+			t.Errorf("%s: the scalar output has rank %d", c.Config, r)
+		}
+	}
+}

@@ -25,6 +25,10 @@ func testBackend(t testing.TB) compute.Backend {
 	return b
 }
 
+// hasExpm1 reports whether b has the Expm1 op (the formulations siluExpm1 and
+// softmaxExpm1 are the pure-Go backend's; ONNX Runtime has no Expm1).
+func hasExpm1(b compute.Backend) bool { return b.Capabilities().Operations[compute.OpTypeExpm1] }
+
 // randSlice returns n values from N(0, 1) scaled by scale, from a seeded source.
 func randSlice(rng *rand.Rand, n int, scale float64) []float64 {
 	v := make([]float64, n)
@@ -324,6 +328,9 @@ func TestSoftmax(t *testing.T) {
 		}
 	}
 	for name, fn := range map[string]func(*graph.Node) *graph.Node{"exp": softmaxExp, "expm1": softmaxExpm1} {
+		if name == "expm1" && !hasExpm1(bk) {
+			continue // the pure-Go backend's formulation; ONNX Runtime has no Expm1
+		}
 		outs := model.MustExecOnceN(bk, model.NewStore(), func(_ *model.Scope, x, rn *graph.Node) []*graph.Node {
 			y := fn(x)
 			return []*graph.Node{y, graph.Gradient(graph.ReduceAllSum(graph.Mul(y, rn)), x)[0]}
@@ -368,6 +375,9 @@ func TestSiLU(t *testing.T) {
 		wantGrad = append(wantGrad, s*(1+x*(1-s)))
 	}
 	for name, fn := range map[string]func(*graph.Node) *graph.Node{"logistic": siluLogistic, "expm1": siluExpm1} {
+		if name == "expm1" && !hasExpm1(bk) {
+			continue
+		}
 		outs := model.MustExecOnceN(bk, model.NewStore(), func(_ *model.Scope, x *graph.Node) []*graph.Node {
 			y := fn(x)
 			return []*graph.Node{y, graph.Gradient(graph.ReduceAllSum(y), x)[0]}
