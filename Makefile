@@ -27,14 +27,17 @@ deps:
 # SQLite and on a throwaway PostgreSQL server under build/pg, started here and
 # stopped when the tests end, pass or fail (DIFFLAB_REQUIRE_PG=1: no skipping).
 # The backend-parity tests run on ONNX Runtime too, which deps installs into
-# build/onnxruntime (DIFFLAB_REQUIRE_ONNX=1); DIFFLAB_ONNXRUNTIME=off runs
-# everything without it.
+# build/onnxruntime (DIFFLAB_REQUIRE_ONNX=1), and the packages that run graphs
+# are tested once more on it (short mode): it is what difflab runs by default
+# where it is installed. DIFFLAB_ONNXRUNTIME=off runs everything without it.
 REQUIRE_ONNX := $(if $(filter off,$(DIFFLAB_ONNXRUNTIME)),0,1)
+GRAPH_PKGS := ./pkg/diffusion ./pkg/models ./pkg/train ./pkg/pipeline ./pkg/experiment ./pkg/features ./internal/cli
 test: deps
 	GOMLX_BACKEND=$(TEST_BACKEND) $(GO) vet ./...
 	./scripts/pg-test.sh start >/dev/null
 	DIFFLAB_TEST_PG="$$(cat $(BUILD)/pg/dsn)" DIFFLAB_REQUIRE_PG=1 DIFFLAB_REQUIRE_BROWSER=1 DIFFLAB_REQUIRE_ONNX=$(REQUIRE_ONNX) GOMLX_BACKEND=$(TEST_BACKEND) \
 		$(GO) test -count=1 -timeout 60m ./...; rc=$$?; ./scripts/pg-test.sh stop; exit $$rc
+	if [ $(REQUIRE_ONNX) = 1 ]; then GOMLX_BACKEND=onnx $(GO) test -short -count=1 $(GRAPH_PKGS); fi
 	$(MAKE) notebooks
 
 test-short: deps
