@@ -107,9 +107,10 @@ func onLastAxis(v *Node, rank int) *Node {
 //
 //	y = (x - mu) · a + offset,   a[b, c] = scale[c] / sqrt(var[b, g] + 1e-5)
 //
-// Reducing a [B, S, G, C/G] view of x over its axes 1 and 3 instead costs several
-// times as much on ONNX Runtime and 1.3x on the pure-Go backend
-// (BenchmarkMicroForward; bench/RESULTS.md).
+// Reducing a [B, S, G, C/G] view of x over its axes 1 and 3 instead costs 1.8x as
+// much on ONNX Runtime and 1.1x on the pure-Go backend (BenchmarkMicroForward), and
+// its reshape of x cost ONNX Runtime transposes around every convolution
+// (bench/RESULTS.md).
 func GroupNorm(scope *model.Scope, x *Node, groups int) *Node {
 	if x.Rank() < 2 {
 		panic(fmt.Sprintf("models.GroupNorm: x must have shape [B, ..., C], got %s", x.Shape()))
