@@ -20,7 +20,7 @@ mkdir -p "$out"
 export GOEXPERIMENT=simd
 go build -o "$out/difflab" ./cmd/difflab
 (cd pkg/models && go test -c -o "../../$out/models.test" .)
-lib=$("$out/difflab" backend 2>/dev/null | sed -n 's/^inference: *onnx:cpu (.*ONNX Runtime found at \(.*\))$/\1/p' || true)
+lib=$("$out/difflab" backend 2>/dev/null | sed -n 's/^  onnx:cpu  *ONNX Runtime found at \(.*\)$/\1/p' || true)
 echo "machine: $(lscpu | sed -n 's/^Model name:\s*//p'), $(nproc) CPUs; load: $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"
 echo "go: $(go version | cut -d' ' -f3), $(grep -E 'gomlx/(gomlx|compute|compute-onnx|go-xla) ' go.mod | awk '{printf "%s %s; ", $1, $2}')"
 echo "ONNX Runtime: ${lib:-not found (make deps installs it)}"
