@@ -177,27 +177,6 @@ func (f *opsFunction) Reshape(x compute.Value, dimensions ...int) (compute.Value
 	return f.Function.ReduceSum(v, 0)
 }
 
-// Return gives every output that is a parameter, a constant or an earlier output
-// its own Identity node: compute-onnx leaves such outputs unwritten (their buffers
-// hold whatever memory they got; GoMLX returns an input unchanged, e.g. a clip
-// by a norm of 0 or an eps prediction passed through).
-func (f *opsFunction) Return(outputs []compute.Value, shardings []*compute.ShardingSpec) error {
-	out := make([]compute.Value, len(outputs))
-	seen := map[compute.Value]bool{}
-	for i, v := range outputs {
-		if f.leaves[v] || seen[v] {
-			id, err := f.Function.Identity(v)
-			if err != nil {
-				return err
-			}
-			out[i] = id
-		} else {
-			out[i] = v
-		}
-		seen[v] = true
-	}
-	return f.Function.Return(out, shardings)
-}
 func (f *opsFunction) Parent() compute.Function { return f.b.wrap(f.Function.Parent()) }
 
 func (f *opsFunction) Closure() (compute.Function, error) {
@@ -221,16 +200,34 @@ func (f *opsFunction) If(pred compute.Value, trueBranch, falseBranch compute.Fun
 	return f.Function.If(pred, unwrap(trueBranch), unwrap(falseBranch))
 }
 
+// Return gives every output that is a parameter, a constant or an earlier output
+// its own Identity node: compute-onnx leaves such outputs unwritten (their buffers
+// hold whatever memory they got; GoMLX returns an input unchanged, e.g. a clip
+// by a norm of 0 or an eps prediction passed through).
+func (f *opsFunction) Return(outputs []compute.Value, shardings []*compute.ShardingSpec) error {
+	out := make([]compute.Value, len(outputs))
+	seen := map[compute.Value]bool{}
+	for i, v := range outputs {
+		if f.leaves[v] || seen[v] {
+			id, err := f.Function.Identity(v)
+			if err != nil {
+				return err
+			}
+			out[i] = id
+		} else {
+			out[i] = v
+		}
+		seen[v] = true
+	}
+	return f.Function.Return(out, shardings)
+}
+
 // ConvGeneral rewrites what ONNX's Conv lacks and GoMLX's gradient of a strided
 // convolution uses: input dilations, as interior zero padding of the input's
 // spatial axes (x dilated by d has d-1 zeros between neighbours), and negative
 // paddings, as cropping of the (dilated) input, which is what they mean.
 func (f *opsFunction) ConvGeneral(input, kernel compute.Value, axes compute.ConvolveAxesConfig, strides []int, paddings [][2]int, inputDilations, kernelDilations []int, channelGroupCount, batchGroupCount int) (compute.Value, error) {
-	dilated := false
-	for _, d := range inputDilations {
-		dilated = dilated || d > 1
-	}
-	if dilated {
+	if slices.ContainsFunc(inputDilations, func(d int) bool { return d > 1 }) {
 		s, err := f.Shape(input)
 		if err != nil {
 			return nil, err
@@ -239,11 +236,7 @@ func (f *opsFunction) ConvGeneral(input, kernel compute.Value, axes compute.Conv
 		for i, axis := range axes.InputSpatial {
 			cfg[axis].Interior = inputDilations[i] - 1
 		}
-		flat, err := zeroOf("ConvGeneral with input dilation", s)
-		if err != nil {
-			return nil, err
-		}
-		zero, err := f.Constant(flat)
+		zero, err := f.zero("ConvGeneral with input dilation", s)
 		if err != nil {
 			return nil, err
 		}
@@ -253,34 +246,27 @@ func (f *opsFunction) ConvGeneral(input, kernel compute.Value, axes compute.Conv
 		inputDilations = nil
 	}
 	if slices.ContainsFunc(paddings, func(p [2]int) bool { return p[0] < 0 || p[1] < 0 }) {
-		s, err := f.Shape(input)
-		if err != nil {
-			return nil, err
-		}
-		crop := make([]compute.PadAxis, s.Rank())
 		nonNeg := make([][2]int, len(paddings))
 		for i, p := range paddings {
-			axis := axes.InputSpatial[i]
-			crop[axis] = compute.PadAxis{Start: min(p[0], 0), End: min(p[1], 0)}
+			var err error
+			if input, err = f.crop(input, axes.InputSpatial[i], max(-p[0], 0), max(-p[1], 0)); err != nil {
+				return nil, err
+			}
 			nonNeg[i] = [2]int{max(p[0], 0), max(p[1], 0)}
-		}
-		var err2 error
-		if input, err2 = f.Pad(input, nil, crop...); err2 != nil {
-			return nil, err2
 		}
 		paddings = nonNeg
 	}
 	return f.Function.ConvGeneral(input, kernel, axes, strides, paddings, inputDilations, kernelDilations, channelGroupCount, batchGroupCount)
 }
 
-// zeroOf returns a one-element flat slice holding the zero of s's dtype, for op
-// (named in the error when the dtype is neither float32 nor float64).
-func zeroOf(op string, s shapes.Shape) (any, error) {
+// zero returns a scalar constant 0 of s's dtype, for op (named in the error when
+// the dtype is neither float32 nor float64).
+func (f *opsFunction) zero(op string, s shapes.Shape) (compute.Value, error) {
 	switch s.DType {
 	case dtypes.Float64:
-		return []float64{0}, nil
+		return f.Constant([]float64{0})
 	case dtypes.Float32:
-		return []float32{0}, nil
+		return f.Constant([]float32{0})
 	}
 	return nil, fmt.Errorf("backend: %s on ONNX Runtime: dtype %s not supported (float32, float64)", op, s.DType)
 }
@@ -296,11 +282,7 @@ func (f *opsFunction) IsFinite(x compute.Value) (compute.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	flat, err := zeroOf("IsFinite", s)
-	if err != nil {
-		return nil, err
-	}
-	zero, err := f.Constant(flat)
+	zero, err := f.zero("IsFinite", s)
 	if err != nil {
 		return nil, err
 	}
@@ -380,6 +362,21 @@ func (f *opsFunction) padInterior(x, fill compute.Value, axis, k int) (compute.V
 	return f.Slice(y, starts, limits, ones(len(d)))
 }
 
+// crop drops lo values at the start and hi at the end of x's axis.
+func (f *opsFunction) crop(x compute.Value, axis, lo, hi int) (compute.Value, error) {
+	if lo == 0 && hi == 0 {
+		return x, nil
+	}
+	s, err := f.Shape(x)
+	if err != nil {
+		return nil, err
+	}
+	d := s.Dimensions
+	starts, limits := make([]int, len(d)), append([]int{}, d...)
+	starts[axis], limits[axis] = lo, d[axis]-hi
+	return f.Slice(x, starts, limits, ones(len(d)))
+}
+
 func (f *opsFunction) padEdges(x, fill compute.Value, axis, start, end int) (compute.Value, error) {
 	if start == 0 && end == 0 {
 		return x, nil
@@ -388,23 +385,19 @@ func (f *opsFunction) padEdges(x, fill compute.Value, axis, start, end int) (com
 	if err != nil {
 		return nil, err
 	}
-	d := s.Dimensions
 	if start < 0 || end < 0 {
-		starts, limits := make([]int, len(d)), append([]int{}, d...)
-		starts[axis] = max(-start, 0)
-		limits[axis] = d[axis] - max(-end, 0)
-		if x, err = f.Slice(x, starts, limits, ones(len(d))); err != nil {
+		if x, err = f.crop(x, axis, max(-start, 0), max(-end, 0)); err != nil {
 			return nil, err
 		}
 		if s, err = f.Shape(x); err != nil {
 			return nil, err
 		}
-		d = s.Dimensions
 		start, end = max(start, 0), max(end, 0)
 		if start == 0 && end == 0 {
 			return x, nil
 		}
 	}
+	d := s.Dimensions
 	parts := make([]compute.Value, 0, 3)
 	for _, k := range []int{start, -1, end} {
 		if k == -1 {

@@ -44,7 +44,7 @@ func TestWithOps(t *testing.T) {
 		if !want.Shape().Equal(got.Shape()) {
 			t.Fatalf("%s: shape %s, native %s", tc.name, got.Shape(), want.Shape())
 		}
-		if w, g := tensors.MustCopyFlatData[float32](want), tensors.MustCopyFlatData[float32](got); !equal(w, g) {
+		if w, g := tensors.MustCopyFlatData[float32](want), tensors.MustCopyFlatData[float32](got); !slices.Equal(w, g) {
 			t.Errorf("%s: composed Pad differs from the native one:\n got %v\nwant %v", tc.name, g, w)
 		}
 	}
@@ -53,7 +53,7 @@ func TestWithOps(t *testing.T) {
 	got := graph.MustExecOnce(wrapped, func(xn *graph.Node) *graph.Node {
 		return graph.Pad(xn, graph.Const(xn.Graph(), float32(0.5)), graph.PadAxis{Start: -1, End: 2, Interior: 1})
 	}, []float32{1, 2, 3, 4})
-	if g, w := tensors.MustCopyFlatData[float32](got), []float32{0.5, 2, 0.5, 3, 0.5, 4, 0.5, 0.5}; !equal(g, w) {
+	if g, w := tensors.MustCopyFlatData[float32](got), []float32{0.5, 2, 0.5, 3, 0.5, 4, 0.5, 0.5}; !slices.Equal(g, w) {
 		t.Errorf("Pad([1 2 3 4], 0.5, start -1, end 2, interior 1) = %v, want %v", g, w)
 	}
 
@@ -85,18 +85,6 @@ func TestWithOps(t *testing.T) {
 	}
 }
 
-func equal(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // TestPassThroughOutputs returns a graph's input unchanged, twice, beside a
 // computed value and a scalar reshape, on every installed backend: compute-onnx
 // alone leaves such outputs unwritten or refuses them (see withOps).
@@ -113,7 +101,7 @@ func TestPassThroughOutputs(t *testing.T) {
 		}, x)
 		for i, want := range [][]float32{x, {4, -3, 1.5}, x, {-4}} {
 			got := tensors.MustCopyFlatData[float32](outs[i])
-			if !equal(got, want) {
+			if !slices.Equal(got, want) {
 				t.Errorf("%s: output %d = %v, want %v", c.Config, i, got, want)
 			}
 		}
