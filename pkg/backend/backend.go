@@ -115,7 +115,12 @@ func New() (compute.Backend, error) {
 	if cached != nil || errOnce != nil {
 		return cached, errOnce
 	}
-	choice = Select(os.Getenv(EnvVar), Discover())
+	env := os.Getenv(EnvVar)
+	var have Found
+	if strings.TrimSpace(env) == "" { // with $GOMLX_BACKEND set, nothing needs looking up
+		have = Discover()
+	}
+	choice = Select(env, have)
 	b, err := create(choice.Config)
 	if err != nil && (strings.HasPrefix(choice.Config, "xla") || strings.HasPrefix(choice.Config, "onnx")) {
 		choice = Choice{GoDefaultConfig, fmt.Sprintf("%s failed: %s; falling back to the pure-Go backend", choice.Reason, firstLine(err))}
