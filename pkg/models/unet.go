@@ -89,8 +89,8 @@ func DefaultUNetConfig() UNetConfig {
 
 // SmallUNetConfig is DefaultUNetConfig with two levels 28 → 14 of widths 16 and 32
 // (self-attention in the middle block at 14×14) and epsilon-prediction: 190,737
-// parameters. configs/mnist-unet-small.toml and the ddim-table1-mnist experiment use
-// it; bench/RESULTS.md compares its MNIST samples with the default's.
+// parameters. configs/mnist-unet-small.toml uses it; bench/RESULTS.md compares its
+// MNIST samples with the default's.
 func SmallUNetConfig() UNetConfig {
 	c := DefaultUNetConfig()
 	c.ChannelMult = []int{1, 2}
