@@ -23,7 +23,9 @@ import (
 // and with two of its bugs worked around: an output that is a parameter, a
 // constant or another output comes back unwritten (garbage: the non-finite losses
 // of early trials), and a Reshape to a scalar cannot be returned (see Return and
-// Reshape).
+// Reshape). A binary op of a scalar and a tensor of many short rows gets the scalar
+// broadcast first (see broadcastScalar): ONNX Runtime runs it 15-40 times slower
+// otherwise.
 //
 // Everything else is the wrapped backend's. Its buffers and executables are wrapped
 // too, so that every tensor GoMLX makes names this backend (GoMLX ties a tensor to
@@ -220,6 +222,115 @@ func (f *opsFunction) Return(outputs []compute.Value, shardings []*compute.Shard
 		seen[v] = true
 	}
 	return f.Function.Return(out, shardings)
+}
+
+// broadcastScalar returns lhs and rhs with a scalar operand broadcast to the shape
+// of the other when that other is made of at least minScalarRows rows (its
+// innermost axis) shorter than minScalarSpan. ONNX Runtime (1.30, CPU) runs an
+// elementwise op of a scalar and a tensor one row at a time, about 15 ns a row
+// whatever its length: at 256x28x28x1 a Mul by a scalar takes 2.7-4.4 ms and an
+// Add of one 3.4-4.3 ms, BroadcastInDim then the op 0.06-0.2 ms; at 256x28x28x16
+// (as many rows, 16 times the values) 1.4-3 ms either way, and from there on
+// materialising the scalar costs more than it saves (bench/RESULTS.md, "The image
+// path on ONNX Runtime"). GoMLX passes scalars to the backend as they are: in
+// difflab they meet such tensors in the samplers' step graphs (coefficients times
+// x_t of shape [B, 28, 28, 1]). The UNet's forward and training graphs have none
+// of that size and are left as they are (a training step with the final
+// convolution's [3, 3, 16, 1] Adam updates broadcast too measured 1.78 s against
+// 1.25 s).
+func (f *opsFunction) broadcastScalar(lhs, rhs compute.Value) (compute.Value, compute.Value, error) {
+	ls, err := f.Shape(lhs)
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, err := f.Shape(rhs)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case ls.Rank() == 0 && manyShortRows(rs):
+		lhs, err = f.Function.BroadcastInDim(lhs, shapes.Make(ls.DType, rs.Dimensions...), nil)
+	case rs.Rank() == 0 && manyShortRows(ls):
+		rhs, err = f.Function.BroadcastInDim(rhs, shapes.Make(rs.DType, ls.Dimensions...), nil)
+	}
+	return lhs, rhs, err
+}
+
+// manyShortRows reports whether broadcastScalar broadcasts a scalar to a tensor of shape s.
+func manyShortRows(s shapes.Shape) bool {
+	if s.Rank() == 0 {
+		return false
+	}
+	span := s.Dimensions[s.Rank()-1]
+	return span < minScalarSpan && s.Size() >= minScalarRows*span
+}
+
+// minScalarSpan and minScalarRows bound the tensors broadcastScalar broadcasts a
+// scalar to: innermost axis shorter than minScalarSpan, at least minScalarRows rows.
+const (
+	minScalarSpan = 8
+	minScalarRows = 1024
+)
+
+// binary applies op to lhs and rhs after broadcastScalar.
+func (f *opsFunction) binary(op func(lhs, rhs compute.Value) (compute.Value, error), lhs, rhs compute.Value) (compute.Value, error) {
+	lhs, rhs, err := f.broadcastScalar(lhs, rhs)
+	if err != nil {
+		return nil, err
+	}
+	return op(lhs, rhs)
+}
+
+func (f *opsFunction) Add(lhs, rhs compute.Value) (compute.Value, error) {
+	return f.binary(f.Function.Add, lhs, rhs)
+}
+
+func (f *opsFunction) Sub(lhs, rhs compute.Value) (compute.Value, error) {
+	return f.binary(f.Function.Sub, lhs, rhs)
+}
+
+func (f *opsFunction) Mul(lhs, rhs compute.Value) (compute.Value, error) {
+	return f.binary(f.Function.Mul, lhs, rhs)
+}
+
+func (f *opsFunction) Div(lhs, rhs compute.Value) (compute.Value, error) {
+	return f.binary(f.Function.Div, lhs, rhs)
+}
+
+func (f *opsFunction) Max(lhs, rhs compute.Value) (compute.Value, error) {
+	return f.binary(f.Function.Max, lhs, rhs)
+}
+
+func (f *opsFunction) Min(lhs, rhs compute.Value) (compute.Value, error) {
+	return f.binary(f.Function.Min, lhs, rhs)
+}
+
+func (f *opsFunction) Pow(lhs, rhs compute.Value) (compute.Value, error) {
+	return f.binary(f.Function.Pow, lhs, rhs)
+}
+
+func (f *opsFunction) Equal(lhs, rhs compute.Value) (compute.Value, error) {
+	return f.binary(f.Function.Equal, lhs, rhs)
+}
+
+func (f *opsFunction) NotEqual(lhs, rhs compute.Value) (compute.Value, error) {
+	return f.binary(f.Function.NotEqual, lhs, rhs)
+}
+
+func (f *opsFunction) GreaterThan(lhs, rhs compute.Value) (compute.Value, error) {
+	return f.binary(f.Function.GreaterThan, lhs, rhs)
+}
+
+func (f *opsFunction) GreaterOrEqual(lhs, rhs compute.Value) (compute.Value, error) {
+	return f.binary(f.Function.GreaterOrEqual, lhs, rhs)
+}
+
+func (f *opsFunction) LessThan(lhs, rhs compute.Value) (compute.Value, error) {
+	return f.binary(f.Function.LessThan, lhs, rhs)
+}
+
+func (f *opsFunction) LessOrEqual(lhs, rhs compute.Value) (compute.Value, error) {
+	return f.binary(f.Function.LessOrEqual, lhs, rhs)
 }
 
 // ConvGeneral rewrites what ONNX's Conv lacks and GoMLX's gradient of a strided

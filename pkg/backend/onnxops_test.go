@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -107,6 +109,72 @@ func TestPassThroughOutputs(t *testing.T) {
 		}
 		if r := outs[3].Shape().Rank(); r != 0 {
 			t.Errorf("%s: the scalar output has rank %d", c.Config, r)
+		}
+	}
+}
+
+// TestBroadcastScalar checks withOps' binary ops of a scalar and a tensor against
+// the pure-Go backend's, with the scalar on either side (Sub and Div tell the sides
+// apart), on a tensor of many short rows (the scalar is broadcast) and on one of
+// few (it is not), and which shapes get the broadcast.
+func TestBroadcastScalar(t *testing.T) {
+	for _, tc := range []struct {
+		dims []int
+		want bool
+	}{
+		{[]int{256, 28, 28, 1}, true},
+		{[]int{2000, 2}, true},
+		{[]int{1024, 7}, true},
+		{[]int{1023, 1}, false},     // too few rows
+		{[]int{1024, 8}, false},     // rows long enough
+		{[]int{3, 3, 16, 1}, false}, // a kernel's Adam update
+		{[]int{256, 28, 28, 16}, false},
+		{nil, false},
+	} {
+		if got := manyShortRows(shapes.Make(dtypes.Float32, tc.dims...)); got != tc.want {
+			t.Errorf("manyShortRows(%v) = %v, want %v", tc.dims, got, tc.want)
+		}
+	}
+
+	native, err := Open(GoDefaultConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped := compute.Backend(&withOps{native})
+	ops := map[string]func(a, b *graph.Node) *graph.Node{
+		"Add": graph.Add, "Sub": graph.Sub, "Mul": graph.Mul, "Div": graph.Div,
+		"Max": graph.Max, "Min": graph.Min, "Pow": graph.Pow,
+		"LessThan": func(a, b *graph.Node) *graph.Node {
+			return graph.ConvertDType(graph.LessThan(a, b), dtypes.Float32)
+		},
+	}
+	for _, dims := range [][]int{{1500, 1}, {3, 2}} {
+		n := dims[0] * dims[1]
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = 0.25 + float32(i%13)/4
+		}
+		for name, op := range ops {
+			for _, left := range []bool{true, false} {
+				fn := func(xn *graph.Node) *graph.Node {
+					c := graph.Const(xn.Graph(), float32(1.75))
+					if left {
+						return op(c, xn)
+					}
+					return op(xn, c)
+				}
+				in := func() *tensors.Tensor {
+					return tensors.FromFlatDataAndDimensions(append([]float32(nil), x...), dims...)
+				}
+				want := graph.MustExecOnce(native, fn, in())
+				got := graph.MustExecOnce(wrapped, fn, in())
+				if !want.Shape().Equal(got.Shape()) {
+					t.Fatalf("%s(scalar left %v) on %v: shape %s, native %s", name, left, dims, got.Shape(), want.Shape())
+				}
+				if w, g := tensors.MustCopyFlatData[float32](want), tensors.MustCopyFlatData[float32](got); !slices.Equal(w, g) {
+					t.Errorf("%s(scalar left %v) on %v differs from the native op: got %v..., want %v...", name, left, dims, g[:3], w[:3])
+				}
+			}
 		}
 	}
 }
