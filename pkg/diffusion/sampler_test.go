@@ -1,8 +1,10 @@
 package diffusion
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -330,5 +332,84 @@ func TestStepPackRoundTrip(t *testing.T) {
 		if got := toFloat64(out[i])[0]; math.Abs(got-want) > 1e-15 {
 			t.Errorf("unpackStep(pack(k)) output %d = %v, want %v", i, got, want)
 		}
+	}
+}
+
+// countingNoise counts the draws and the Fill calls it serves; with failAt > 0 its
+// failAt-th Fill panics with an error (as Sample's other failures do).
+type countingNoise struct {
+	rng          *rand.Rand
+	draws, fills int
+	failAt       int
+}
+
+func (c *countingNoise) Fill(dst []float64) {
+	c.fills++
+	if c.fills == c.failAt {
+		panic(errors.New("countingNoise: the source failed"))
+	}
+	for i := range dst {
+		dst[i] = c.rng.NormFloat64()
+	}
+	c.draws += len(dst)
+}
+
+// TestSampleDrawsExactlyItsNoise checks that Sample, which draws the noise ahead of
+// its steps, takes x_T and one z per stochastic step from the source and nothing
+// more: every step but the last adds noise (Ho et al. 2020, Algorithm 2: z = 0 at
+// t = 1; DDIM's sigma is 0 when abar_prev = 1), and DDIM with eta = 0 adds none. It
+// also checks that a second call continues the source where the first stopped, and
+// that a source that panics makes Sample return an error.
+func TestSampleDrawsExactlyItsNoise(t *testing.T) {
+	s := MustNewSchedule(ScheduleConfig{Kind: Linear, T: 40})
+	d := ExactDenoiser(twoModes, s)
+	shape := []int{5, 2}
+	const n = 10
+	for _, tc := range []struct {
+		cfg   SamplerConfig
+		noisy int
+	}{
+		{SamplerConfig{Kind: DDPM}, 39},
+		{SamplerConfig{Kind: DDIM, Steps: 10, Eta: 1}, 9},
+		{SamplerConfig{Kind: DDIM, Steps: 10, Eta: 0.5}, 9},
+		{SamplerConfig{Kind: DDIM, Steps: 10, Eta: 0}, 0},
+		{SamplerConfig{Kind: DDPMStrided, Steps: 8}, 7},
+		{SamplerConfig{Kind: Heun, Steps: 6}, 0},
+	} {
+		sm := newSampler64(t, s, d, tc.cfg)
+		src := &countingNoise{rng: rand.New(rand.NewPCG(3, 4))}
+		first, err := sm.Sample(shape, nil, src, SampleOptions{})
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.cfg, err)
+		}
+		if want := n * (1 + tc.noisy); src.draws != want || src.fills != 1+tc.noisy {
+			t.Errorf("%+v: drew %d values in %d fills, want %d in %d", tc.cfg, src.draws, src.fills, want, 1+tc.noisy)
+		}
+		second, err := sm.Sample(shape, nil, src, SampleOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The same two runs from a source replaying its draws in order.
+		replay := rand.New(rand.NewPCG(3, 4))
+		draws := make([]float64, 2*n*(1+tc.noisy))
+		for i := range draws {
+			draws[i] = replay.NormFloat64()
+		}
+		fixed := &fixedNoise{draws: draws}
+		for i, want := range []*SampleResult{first, second} {
+			got, err := sm.Sample(shape, nil, fixed, SampleOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got.X0, want.X0) {
+				t.Errorf("%+v: run %d differs from the same draws replayed: %v vs %v", tc.cfg, i+1, want.X0, got.X0)
+			}
+		}
+	}
+
+	sm := newSampler64(t, s, d, SamplerConfig{Kind: DDPM})
+	_, err := sm.Sample(shape, nil, &countingNoise{rng: rand.New(rand.NewPCG(1, 1)), failAt: 5}, SampleOptions{})
+	if err == nil || !strings.Contains(err.Error(), "the source failed") {
+		t.Errorf("Sample with a failing noise source: error %v, want one naming the failure", err)
 	}
 }

@@ -263,6 +263,28 @@ func free(ts ...*tensors.Tensor) {
 	}
 }
 
+// noisy reports whether the step draws noise: sigma > 0.
+func (k StepCoefs) noisy() bool { return k.Sigma > 0 }
+
+// noisySteps is how many steps of walk over ts draw noise: the one-step samplers'
+// steps with sigma > 0 (the solvers are deterministic).
+func (sm *Sampler) noisySteps(ts []int) int {
+	c := sm.Config
+	switch c.Kind {
+	case DDIM, DDPM, DDPMStrided:
+	default:
+		return 0
+	}
+	lv := sm.Schedule.levels(ts)
+	count := 0
+	for i := range ts {
+		if sm.Schedule.Coefs(c, lv[i].t, lv[i+1].t).noisy() {
+			count++
+		}
+	}
+	return count
+}
+
 // walk runs the sampler's loop from x = x_T and returns x_0. Every tensor it
 // is given or makes is freed, but the result and what record keeps.
 func (sm *Sampler) walk(x *tensors.Tensor, ts []int, eval evalFunc, record recordFunc) *tensors.Tensor {
@@ -274,7 +296,7 @@ func (sm *Sampler) walk(x *tensors.Tensor, ts []int, eval evalFunc, record recor
 	case DDIM, DDPM, DDPMStrided:
 		for i := 0; i < S; i++ {
 			k := sm.Schedule.Coefs(c, lv[i].t, lv[i+1].t)
-			o := eval(x, k.T, plainInput(k), none, k.Sigma > 0)
+			o := eval(x, k.T, plainInput(k), none, k.noisy())
 			record(k.T, o.xNext, o.x0)
 			free(x, o.x0, o.eps, o.u)
 			x = o.xNext
