@@ -1,31 +1,48 @@
 #!/usr/bin/env bash
 # difflab on a CUDA GPU through GoMLX's XLA backend and a CUDA PJRT plugin (for
-# example JAX's jax-cuda13-pjrt): times the UNet benchmarks against the PyTorch twin
-# on the same machine, then trains MNIST recipes side by side and samples them.
-# Two steps, since a GPU machine may have no Go toolchain and no network:
+# example JAX's jax-cuda13-pjrt): trains MNIST recipes, scores them with `difflab run`
+# at 1000 samples per cell, and times the UNet benchmarks against the PyTorch twin on
+# the same machine. Two steps, since a GPU machine may have no Go toolchain and no
+# network:
 #
 #   bench/gpu.sh pack DIR              # here (Go, a C compiler, xz): builds difflab and
 #                                      # the pkg/models benchmark binary with cgo (go-xla
 #                                      # loads plugins through it) and packs them with
-#                                      # MNIST's IDX files and bench/pytorch_unet.py in DIR
-#   bench/gpu.sh run DIR OUT [PLUGIN]  # on the GPU machine: everything it writes goes to
-#                                      # OUT (summary.txt, bench.txt, results.tar.part-*)
+#                                      # MNIST's IDX files, the MNIST feature classifier
+#                                      # of runs/cache/features (when there is one) and
+#                                      # bench/pytorch_unet.py in DIR
+#   bench/gpu.sh run DIR OUT [PLUGIN]  # on the GPU machine, from a copy of this tree:
+#                                      # everything it writes goes to OUT (summary.txt,
+#                                      # bench.txt, results.tar.part-*)
 #
 # PLUGIN is the plugin's absolute path; by default the first xla_cuda_plugin.so or
 # pjrt_c_api_cuda*.so under python3's site-packages, then anywhere. The run keeps to a
-# wall-clock budget of $GPU_BUDGET seconds (default 900): each stage gets what is left
-# and is cut (SIGINT: a training saves its checkpoint) when its share runs out. On an
-# H200 (bench/RESULTS.md) XLA compiles the large UNet's training graph in about a
-# minute, the benchmarks take about 5 minutes and the four trainings below about 4;
-# with GPU_BUDGET=575 the large UNet's benchmarks are cut.
+# wall-clock budget of $GPU_BUDGET seconds (default 560, under a 10-minute command):
+# each stage gets at most its share of what is left and is cut (SIGINT: a training
+# saves its checkpoint, and the scoring uses the last one) when it runs out.
+# $STAGES picks and orders the stages (default "train eval bench sample"; "bench"
+# alone times the benchmarks). On an H200 (bench/RESULTS.md) XLA compiles the large
+# UNet's training graph in about a minute and trains it at 31-56 steps/s beside three
+# other runs; the benchmarks take about 5 minutes when nothing cuts them.
 # $GPU_EXTRA is appended to every training's flags (e.g. "--set train.warmup_steps=1").
+# GPU_DRY=1 runs everything but the benchmarks on this machine's backend (a check of
+# the script: set LARGE_STEPS, CLEAN_STEPS and EVAL_N small, and EVAL_VLB_N=0 to skip
+# the bound's 1000 forward passes).
 #
-# The trainings (all four at once; the GPU is far from busy with any one of them):
-#   large-b128    configs/mnist-unet-large.toml at batch 128, $LARGE_STEPS steps (default 8000)
-#   default-b128  configs/mnist-unet.toml (the default UNet) at batch 128, EMA 0.999, $DEFAULT_STEPS steps (8000)
-#   default-2h    configs/mnist-unet.toml as it is, $CPU_STEPS steps (2400) at batch 64: the run a
-#                 2-core CPU does in about two hours
-#   small-b128    configs/mnist-unet-small.toml (the two-level small UNet) like default-b128
+# The trainings, side by side ($TRAIN_RUNS, default "large-b128 large-v-b256"; the GPU is
+# far from busy with one of them):
+#   large-b128      configs/mnist-unet-large.toml at batch 128, $LARGE_STEPS steps (default
+#                   8000): the model of experiments/ddim-table1-mnist-large
+#   large-v-b256    the same net with v-prediction at batch 256, EMA 0.9995, $CLEAN_STEPS
+#                   steps (6000): the candidate for clean digits
+#   default-b128    configs/mnist-unet.toml (the default UNet) at batch 128, EMA 0.999, $DEFAULT_STEPS steps (8000)
+#   default-2h      configs/mnist-unet.toml as it is, $CPU_STEPS steps (2400) at batch 64
+#   small-b128      configs/mnist-unet-small.toml (the two-level small UNet) like default-b128
+# The scoring ($EVALS, default "ddim-table1-mnist-large:large-b128 mnist-clean:large-v-b256";
+# EXPERIMENT:RUN) runs `difflab run` on a copy of experiments/EXPERIMENT/config.toml with
+# the run's checkpoint, MNIST from the pack and [eval] n = $EVAL_N (default 1000) at batch
+# 500; mnist-clean is one cell, DDIM eta = 1 with S = 100, written here. The pack's feature
+# classifier makes the numbers comparable with the reports made on a CPU under it.
 set -euo pipefail
 
 pack() {
@@ -43,8 +60,12 @@ pack() {
 	cp "$mnist"/*.gz "$dir/mnist/"
 	chmod u+w "$dir"/mnist/*
 	cp bench/pytorch_unet.py "$dir/"
+	mkdir -p "$dir/features"
+	cp runs/cache/features/mnist-*.dlfeat "$dir/features/" 2>/dev/null || echo "no MNIST feature classifier in runs/cache/features: the run trains one"
 	du -sh "$dir"
 }
+
+declare -A RUNS=()
 
 now() { date +%s; }
 left() { echo $((DEADLINE - $(now))); }
@@ -98,7 +119,7 @@ go_benchmarks() {
 	local b t cap
 	for b in '^BenchmarkUNetTrainStep$:150' '^BenchmarkUNetForward$:80' '^BenchmarkUNetSampleDDIM50$:40'; do
 		cap=${b##*:} b=${b%:*}
-		t=$(($(left) - 380))
+		t=$(($(left) - 60))
 		((t > 20)) || { say "skipped $b (time)"; continue; }
 		((t < cap)) || t=$cap
 		say "go bench $b (limit ${t}s)"
@@ -110,7 +131,7 @@ go_benchmarks() {
 torch_benchmarks() {
 	local cfg t
 	for cfg in default large; do
-		t=$(($(left) - 340))
+		t=$(($(left) - 30))
 		((t > 15)) || { say "skipped pytorch $cfg (time)"; continue; }
 		((t < 35)) || t=35
 		say "pytorch $cfg (limit ${t}s)"
@@ -120,17 +141,25 @@ torch_benchmarks() {
 }
 
 train_all() {
-	local t=$(($(left) - 70))
+	local t=$(($(left) - ${EVAL_RESERVE:-200}))
+	((t < ${TRAIN_LIMIT:-270})) || t=${TRAIN_LIMIT:-270}
 	((t > 60)) || { say "no time left to train"; return 1; }
-	say "training 4 recipes for at most ${t}s"
 	local common=(--db "$W/gpu.db" --set "data.data_dir=$PACK/mnist")
 	local cos=(--set train.decay=cosine)
-	declare -gA RUNS=(
+	local -A all=(
 		[large-b128]="--config configs/mnist-unet-large.toml --set train.batch_size=128 --set train.steps=${LARGE_STEPS:-8000} --set train.checkpoint_every=1000 --set train.keep_last=2 --set train.sample_every=0"
+		[large-v-b256]="--config configs/mnist-unet-large.toml --set model.unet.prediction=v --set train.batch_size=256 --set train.steps=${CLEAN_STEPS:-6000} --set train.ema_decay=0.9995 --set train.checkpoint_every=1000 --set train.keep_last=2 --set train.sample_every=0"
 		[default-b128]="--config configs/mnist-unet.toml --set train.batch_size=128 --set train.steps=${DEFAULT_STEPS:-8000} --set train.warmup_steps=200 --set train.ema_decay=0.999 --set train.checkpoint_every=1000 --set train.keep_last=2"
 		[default-2h]="--config configs/mnist-unet.toml --set train.steps=${CPU_STEPS:-2400} --set train.checkpoint_every=$((${CPU_STEPS:-2400} / 3)) --set train.keep_last=3"
 		[small-b128]="--config configs/mnist-unet-small.toml --set train.batch_size=128 --set train.steps=${DEFAULT_STEPS:-8000} --set train.learning_rate=2e-3 --set train.warmup_steps=200 --set train.ema_decay=0.999 --set train.checkpoint_every=1000 --set train.keep_last=2"
 	)
+	declare -gA RUNS=()
+	local r
+	for r in ${TRAIN_RUNS:-large-b128 large-v-b256}; do
+		[[ -n ${all[$r]:-} ]] || { say "unknown training $r (known: ${!all[*]})"; return 2; }
+		RUNS[$r]=${all[$r]}
+	done
+	say "training ${!RUNS[*]} for at most ${t}s"
 	local name pids=()
 	for name in "${!RUNS[@]}"; do
 		# shellcheck disable=SC2086 # RUNS holds flags split on spaces
@@ -145,7 +174,7 @@ train_all() {
 		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
 		local line=""
 		for name in "${!RUNS[@]}"; do
-			line+=" $name:$(tr '\r' '\n' <"$W/logs/train-$name.log" | grep -o 'step [0-9]*/[0-9]* .*steps/s' | tail -1 | sed 's/ (.*%)//; s/  */ /g')"
+			line+=" $name:$(tr '\r' '\n' <"$W/logs/train-$name.log" | grep -oE 'step [0-9]+/[0-9]+ .*(steps/s|s/step)' | tail -1 | sed 's/ (.*%)//; s/  */ /g')"
 		done
 		say "alive $alive;$line"
 		((alive > 0)) || break
@@ -173,6 +202,73 @@ sample_all() {
 	cat "$W"/logs/sample-*.log | grep -E 'sample:|rror' | tee -a "$OUT/summary.txt" || true
 }
 
+# exp_config NAME RUN: writes $W/exp/NAME/config.toml, the experiment scored on RUN's
+# checkpoint with MNIST from the pack and [eval] n = $EVAL_N at batch 500.
+exp_config() {
+	local name=$1 run=$2 dir=$W/exp/$1
+	mkdir -p "$dir"
+	if [[ $name == mnist-clean ]]; then
+		cat >"$dir/config.toml" <<-EOF
+			# Clean digits? One cell, DDIM eta = 1 with S = 100, at n = $EVAL_N: its FID against the
+			# floor (two sets of real test digits) and the share the classifier reads as one digit.
+			name = "mnist-clean"
+			description = "The $run checkpoint of bench/gpu.sh (the large UNet with v-prediction at batch 256) scored at one sampler setting."
+			seeds = [1]
+			schedules = ["linear"]
+			T = 1000
+			[data]
+			name = "mnist"
+			[model]
+			kind = "checkpoint"
+			checkpoint = ""
+			[grid]
+			samplers = ["ddim"]
+			etas = [1.0]
+			steps = [100]
+			clip_x0 = 1.0
+			[eval]
+			n = 100
+			batch_size = 100
+			metrics = ["fid", "kid", "precision", "recall", "is", "confident"]
+			primary = "fid"
+			vlb_n = 8
+		EOF
+	else
+		cp "experiments/$name/config.toml" "$dir/config.toml"
+	fi
+	local bs=$((EVAL_N < 500 ? EVAL_N : 500))
+	sed -i -e "s|^checkpoint = .*|checkpoint = \"$W/ckpt/$run\"|" \
+		-e "s|^n = .*|n = $EVAL_N|" -e "s|^batch_size = .*|batch_size = $bs|" \
+		-e "/^\[data\]/a data_dir = \"$PACK/mnist\"" "$dir/config.toml"
+	[[ -z ${EVAL_VLB_N:-} ]] || sed -i "s|^vlb_n = .*|vlb_n = $EVAL_VLB_N|" "$dir/config.toml"
+}
+
+# eval_all scores each EXPERIMENT:RUN of $EVALS whose run has a checkpoint, one after
+# the other, from $W (where runs/cache/features holds the pack's classifier).
+eval_all() {
+	EVAL_N=${EVAL_N:-1000}
+	mkdir -p "$W/runs/cache/features" "$W/out"
+	cp "$PACK"/features/*.dlfeat "$W/runs/cache/features/" 2>/dev/null || say "no feature classifier in the pack: the first run trains one"
+	# Where a classifier must be trained it reads MNIST from the Go module cache's layout.
+	local mod=$W/gomod/github.com/petar/!go!m!n!i!s!t@v0.0.0-20150320212226-2fbe10d0fa63/data
+	mkdir -p "$mod" && cp "$PACK"/mnist/*.gz "$mod/"
+	local e name run t
+	for e in ${EVALS:-ddim-table1-mnist-large:large-b128 mnist-clean:large-v-b256}; do
+		name=${e%%:*} run=${e#*:}
+		ls -d "$W/ckpt/$run"/ckpt-* >/dev/null 2>&1 || { say "eval $name: no checkpoint of $run"; continue; }
+		t=$(($(left) - ${BENCH_RESERVE:-120}))
+		((t > 30)) || { say "eval $name: no time left"; continue; }
+		exp_config "$name" "$run"
+		say "eval $name on $run, n = $EVAL_N (limit ${t}s)"
+		local s0
+		s0=$(now)
+		(cd "$W" && GOMODCACHE=$W/gomod timeout -s INT -k 20 "$t" "$BIN" run "$W/exp/$name" --db "$W/gpu.db" --out "$W/out/$name") \
+			>"$W/logs/eval-$name.log" 2>&1 || say "eval $name: exit $?"
+		say "eval $name: $(($(now) - s0)) s; $(tr '\r' '\n' <"$W/logs/eval-$name.log" | grep -v '^$' | tail -2 | tr '\n' ' ' | cut -c1-300)"
+		[[ -f $W/out/$name/report.md ]] && grep -E '^\| (fid|confident) |^\| (eta|sigma|\*true)' "$W/out/$name/report.md" | head -12 | tee -a "$OUT/summary.txt" || true
+	done
+}
+
 pack_results() {
 	# The last checkpoint of each run, all of the two-hour runs (their quality against
 	# steps), the tracker database with its artifacts, logs and pictures: a few tar parts.
@@ -188,6 +284,7 @@ pack_results() {
 		fi
 	done
 	cp -r "$W/logs" "$W/png" "$W/results/"
+	[[ -d $W/out ]] && cp -r "$W/out" "$W/exp" "$W/results/"
 	cp -r "$W"/gpu.db* "$W/results/" 2>/dev/null || true
 	tar -C "$W" -cf - results | split -b 15M -d - "$OUT/results.tar.part-"
 	ls -la "$OUT" | tee -a "$OUT/summary.txt"
@@ -197,7 +294,7 @@ run() {
 	PACK=$(realpath "${1:?usage: bench/gpu.sh run DIR OUT [PLUGIN]}")
 	OUT=$(realpath "${2:?usage: bench/gpu.sh run DIR OUT [PLUGIN]}")
 	START=$(now)
-	DEADLINE=$((START + ${GPU_BUDGET:-900}))
+	DEADLINE=$((START + ${GPU_BUDGET:-560}))
 	W=${GPU_WORK:-/tmp/difflab-gpu}
 	mkdir -p "$W"/{logs,png,ckpt,results} "$OUT"
 	BIN=$W/difflab
@@ -206,18 +303,23 @@ run() {
 	chmod +x "$BIN" "$W/models.test"
 	say "machine: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo 'no nvidia-smi'); $(nproc) CPUs; $(date -u +%FT%TZ)"
 	if [[ ${GPU_DRY:-} == 1 ]]; then
-		export GOMLX_BACKEND=go
-		say "dry run on the pure-Go backend: no benchmarks"
+		say "dry run on this machine's backend (${GOMLX_BACKEND:-as difflab picks}): no benchmarks"
 	else
 		setup_xla "${3:-}" || {
 			say "XLA does not work here; stopping"
 			return 3
 		}
-		go_benchmarks
-		torch_benchmarks
 	fi
-	train_all || true
-	sample_all
+	local stage
+	for stage in ${STAGES:-train eval bench sample}; do
+		case $stage in
+		train) train_all || true ;;
+		eval) eval_all || true ;;
+		bench) [[ ${GPU_DRY:-} == 1 ]] || { go_benchmarks; torch_benchmarks; } ;;
+		sample) sample_all ;;
+		*) say "unknown stage $stage (train, eval, bench, sample)" ;;
+		esac
+	done
 	pack_results
 	say "done"
 }

@@ -36,7 +36,7 @@ main() {
 	for build in simd nosimd; do
 		run "train-default-$build" "models_$build.test" '^BenchmarkUNetTrainStep$/^default$' 3x
 		run "forward-default-$build" "models_$build.test" '^BenchmarkUNetForward$/^default$' 3x
-		run "ddim50-default-$build" "models_$build.test" '^BenchmarkUNetSampleDDIM50$' 1x
+		run "ddim50-default-$build" "models_$build.test" '^BenchmarkUNetSampleDDIM50$/^default$' 1x
 	done
 	run train-large-simd models_simd.test '^BenchmarkUNetTrainStep$/^large$' 2x
 	run forward-large-simd models_simd.test '^BenchmarkUNetForward$/^large$' 1x

@@ -107,34 +107,39 @@ func BenchmarkUNetForward(b *testing.B) {
 }
 
 // BenchmarkUNetSampleDDIM50 times DDIM sampling with S = 50 steps (eta = 1, linear
-// schedule, T = 1000) of a batch of 256 images with the default UNet (untrained: the
-// time does not depend on the weights), x_T and the noise drawn by the sampler; the
-// first call, which compiles the step graph, is not timed.
+// schedule, T = 1000) of a batch of 256 images with each UNet of unetBenches
+// (untrained: the time does not depend on the weights), x_T and the noise drawn by
+// the sampler; the first call, which compiles the step graph, is not timed
+// (-bench 'UNetSampleDDIM50/default').
 func BenchmarkUNetSampleDDIM50(b *testing.B) {
 	const bs, steps = 256, 50
-	den := benchUNet(b, DefaultUNetConfig(), 679601)
-	s := diffusion.MustNewSchedule(diffusion.ScheduleConfig{Kind: diffusion.Linear})
-	sm, err := diffusion.NewSampler(testBackend(b), s, den, diffusion.SamplerConfig{Kind: diffusion.DDIM, Steps: steps, Eta: 1})
-	if err != nil {
-		b.Fatal(err)
+	for _, u := range unetBenches {
+		b.Run(u.name, func(b *testing.B) {
+			den := benchUNet(b, u.cfg(), u.params)
+			s := diffusion.MustNewSchedule(diffusion.ScheduleConfig{Kind: diffusion.Linear})
+			sm, err := diffusion.NewSampler(testBackend(b), s, den, diffusion.SamplerConfig{Kind: diffusion.DDIM, Steps: steps, Eta: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			shape := []int{bs, 28, 28, 1}
+			noise := diffusion.NewPCGNoise(1)
+			full := sm.Config
+			sm.Config.Steps = 1 // compile the step graph (it takes t as an input) in one step
+			if _, err := sm.Sample(shape, nil, noise, diffusion.SampleOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			sm.Config = full
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := sm.Sample(shape, nil, noise, diffusion.SampleOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			sec := b.Elapsed().Seconds()
+			b.ReportMetric(float64(b.N*bs)/sec, "images/s")
+			b.ReportMetric(sec/float64(b.N*steps), "s/step")
+		})
 	}
-	shape := []int{bs, 28, 28, 1}
-	noise := diffusion.NewPCGNoise(1)
-	full := sm.Config
-	sm.Config.Steps = 1 // compile the step graph (it takes t as an input) in one step
-	if _, err := sm.Sample(shape, nil, noise, diffusion.SampleOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	sm.Config = full
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := sm.Sample(shape, nil, noise, diffusion.SampleOptions{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	sec := b.Elapsed().Seconds()
-	b.ReportMetric(float64(b.N*bs)/sec, "images/s")
-	b.ReportMetric(sec/float64(b.N*steps), "s/step")
 }
 
 func BenchmarkMLPTrainStep(b *testing.B) {
