@@ -59,6 +59,8 @@ pack() {
 	mnist=$(go mod download -json "$(sed -n 's/^const GoMNISTModule = "\(.*\)"$/\1/p' pkg/data/images.go)" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')/data
 	cp "$mnist"/*.gz "$dir/mnist/"
 	chmod u+w "$dir"/mnist/*
+	# Where those files sit inside a Go module cache (case-encoded), for eval_all.
+	echo "${mnist#"$(go env GOMODCACHE)"/}" >"$dir/mnist/modcache-path"
 	cp bench/pytorch_unet.py "$dir/"
 	mkdir -p "$dir/features"
 	cp runs/cache/features/mnist-*.dlfeat "$dir/features/" 2>/dev/null || echo "no MNIST feature classifier in runs/cache/features: the run trains one"
@@ -249,8 +251,10 @@ eval_all() {
 	EVAL_N=${EVAL_N:-1000}
 	mkdir -p "$W/runs/cache/features" "$W/out"
 	cp "$PACK"/features/*.dlfeat "$W/runs/cache/features/" 2>/dev/null || say "no feature classifier in the pack: the first run trains one"
-	# Where a classifier must be trained it reads MNIST from the Go module cache's layout.
-	local mod=$W/gomod/github.com/petar/!go!m!n!i!s!t@v0.0.0-20150320212226-2fbe10d0fa63/data
+	# Where a classifier must be trained it reads MNIST from a Go module cache, laid out
+	# here as pack found it.
+	local mod
+	mod=$W/gomod/$(cat "$PACK/mnist/modcache-path")
 	mkdir -p "$mod" && cp "$PACK"/mnist/*.gz "$mod/"
 	local e name run t
 	for e in ${EVALS:-ddim-table1-mnist-large:large-b128 mnist-clean:large-v-b256}; do
