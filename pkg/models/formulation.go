@@ -14,6 +14,11 @@ type formulation struct {
 	// GPU) and ONNX Runtime; otherwise convRows, for the pure-Go backend, whose
 	// native convolution is a naive loop.
 	nativeConv bool
+	// convGrad: in training graphs the native convolution of stride 1 carries
+	// difflab's own gradient (convSameGrad), for ONNX Runtime, which runs GoMLX's
+	// weight gradient slowly; other graphs, which take no gradient, are left without
+	// its extra terms.
+	convGrad bool
 	// silu and softmax are SiLU's and the attention softmax's formulations.
 	silu    func(*Node) *Node
 	softmax func(*Node) *Node
@@ -24,8 +29,11 @@ type formulation struct {
 // silu_nosimd.go); elsewhere the native convolution and the backend's Logistic and
 // Softmax (ONNX Runtime has no Expm1 op; XLA fuses either form).
 func formulationOf(g *Graph) formulation {
-	if backend.KindOf(g.Backend()) == backend.Go {
+	switch backend.KindOf(g.Backend()) {
+	case backend.Go:
 		return formulation{silu: silu, softmax: softmax}
+	case backend.ONNX:
+		return formulation{nativeConv: true, convGrad: true, silu: siluLogistic, softmax: softmaxExp}
 	}
 	return formulation{nativeConv: true, silu: siluLogistic, softmax: softmaxExp}
 }

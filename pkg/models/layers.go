@@ -217,7 +217,9 @@ func softmaxExp(x *Node) *Node { return Softmax(x, -1) }
 // padding=k/2; with stride 2 the output is ceil(H/2) × ceil(W/2)).
 //
 // On backends with a fast native convolution (XLA, ONNX Runtime; see formulationOf) it
-// is GoMLX's Convolve with explicit symmetric padding. On the pure-Go backend, whose
+// is GoMLX's Convolve with explicit symmetric padding; on ONNX Runtime, in a training
+// graph (scope.IsTraining), with stride 1 it carries difflab's own gradient
+// (convSameGrad). On the pure-Go backend, whose
 // native convolution is much slower than matrix products (bench/RESULTS.md), it is
 // convRows, with standard ops only (so it runs on any backend). The zero
 // padding is a concatenation (Pad has no gradient in GoMLX v0.28). The kernel column
@@ -250,16 +252,113 @@ func Conv2D(scope *model.Scope, x *Node, outChannels, kernel, stride int) *Node 
 	weights := scope.VariableWithShape("weights", wShape).NodeValue(g)
 	biases := scope.WithInitializer(initializer.Zero).VariableWithShape("biases", shapes.Make(x.DType(), outChannels)).NodeValue(g)
 
-	if formulationOf(g).nativeConv {
-		p := (kernel - 1) / 2
-		y := Convolve(x, weights).PaddingPerDim([][2]int{{p, p}, {p, p}}).StridePerAxis(stride, stride).Done()
-		return Add(y, onLastAxis(biases, 4))
+	if f := formulationOf(g); f.nativeConv {
+		if f.convGrad && stride == 1 && scope.IsTraining(g) {
+			return Add(convSameGrad(x, weights), onLastAxis(biases, 4))
+		}
+		return Add(convSame(x, weights, stride), onLastAxis(biases, 4))
 	}
 	if kernel == 1 && stride == 1 {
 		y := TransposeAllAxes(Dot(Reshape(weights, c, outChannels), x).General([]int{0}, nil, []int{3}, nil), 1, 2, 3, 0)
 		return Add(y, onLastAxis(biases, 4))
 	}
 	return Add(convRows(x, weights, kernel, stride), onLastAxis(biases, 4))
+}
+
+// convSame is GoMLX's native convolution of x [B, H, W, C] by weights [k, k, C, O]
+// with stride s and (k-1)/2 zeros on each side of both spatial axes.
+func convSame(x, weights *Node, stride int) *Node {
+	p := (weights.Shape().Dimensions[0] - 1) / 2
+	return Convolve(x, weights).PaddingPerDim([][2]int{{p, p}, {p, p}}).StridePerAxis(stride, stride).Done()
+}
+
+// convSameGrad is convSame with stride 1 and its gradient written out, for ONNX
+// Runtime: GoMLX's gradient of a convolution computes the weight gradient as a
+// convolution of x by the output gradient (a k×k output, an H×W "kernel"), which
+// ONNX Runtime runs as an im2col of H·W·B rows for 9 columns, 5-30 times slower than
+// the forward convolution (bench/RESULTS.md, "The training step on ONNX Runtime").
+// With p = (k-1)/2, dy the gradient of the output and
+// dyp it zero-padded by p,
+//
+//	dx = dy convolved (padding p) with weights flipped in both spatial axes, C and O swapped
+//	dW[kh, kw, c, o] = sum_{b,i,j} x[b, i, j, c] · dyp[b, i+2p-kh, j+2p-kw, o]
+//	                 = sum_{b,i,j} xp[b, i+kh, j+kw, c] · dy[b, i, j, o]
+//
+// and the weight gradient is one matrix product: the k² shifted windows of the
+// operand with fewer channels, stacked as rows [(kh, kw, channel), B·H·W], times the
+// other operand as a [B·H·W, channels] matrix (NHWC as it is).
+//
+// GoMLX lets a graph give a gradient only to the input of an identity
+// (IdentityWithCustomGradient), so the convolution's value is taken with both
+// operands cut from the gradient, and x and the weights reach the output through a
+// term that is zero, s - stop(s) with s the sum of both; their identities return the
+// gradients above, computed from dy, which an identity on the output records (the
+// reverse pass visits it first: it comes after them in the graph).
+func convSameGrad(x, weights *Node) *Node {
+	var dy *Node
+	xs := IdentityWithCustomGradient(x, func(_, _ *Node) *Node { return convInputGrad(dy, weights) })
+	ws := IdentityWithCustomGradient(weights, func(_, _ *Node) *Node { return convWeightGrad(x, dy, weights.Shape().Dimensions[0]) })
+	s := Add(ReduceAllSum(xs), ReduceAllSum(ws))
+	y := Add(convSame(StopGradient(x), StopGradient(weights), 1), Sub(s, StopGradient(s)))
+	return IdentityWithCustomGradient(y, func(_, v *Node) *Node {
+		dy = v
+		return v
+	})
+}
+
+// convInputGrad is the gradient of convSame(x, weights, 1) with respect to x, given
+// dy, the gradient of its output: dy convolved with the weights flipped and with
+// their channel axes swapped.
+func convInputGrad(dy, weights *Node) *Node {
+	return convSame(dy, TransposeAllAxes(Reverse(weights, 0, 1), 0, 1, 3, 2), 1)
+}
+
+// convWeightGrad is the gradient of convSame(x, weights, 1) with respect to its
+// k×k weights, given dy, the gradient of its output (see convSameGrad).
+func convWeightGrad(x, dy *Node, k int) *Node {
+	d := x.Shape().Dimensions
+	b, h, w, c := d[0], d[1], d[2], d[3]
+	o := dy.Shape().Dimensions[3]
+	n := b * h * w
+	if k == 1 {
+		// [O, B·H·W] · [B·H·W, C] -> [O, C], then [1, 1, C, O]
+		g := Dot(Reshape(TransposeAllAxes(dy, 3, 0, 1, 2), o, n), Reshape(x, n, c)).Product()
+		return Reshape(Transpose(g, 0, 1), 1, 1, c, o)
+	}
+	p := (k - 1) / 2
+	// Shift the operand with fewer channels; start(kh) is where window kh begins in
+	// its padded copy.
+	shifted, other, start := dy, x, func(kh int) int { return 2*p - kh }
+	if c < o {
+		shifted, other, start = x, dy, func(kh int) int { return kh }
+	}
+	m := shifted.Shape().Dimensions[3]
+	sp := padSpatial(TransposeAllAxes(shifted, 3, 0, 1, 2), p) // [m, B, H+2p, W+2p]
+	windows := make([]*Node, 0, k*k)
+	for kh := range k {
+		for kw := range k {
+			windows = append(windows, Slice(sp, AxisRange(), AxisRange(),
+				AxisRange(start(kh), start(kh)+h), AxisRange(start(kw), start(kw)+w)))
+		}
+	}
+	rows := Reshape(Concatenate(windows, 0), k*k*m, n)                       // [(kh, kw, m), B·H·W]
+	g := Dot(rows, Reshape(other, n, other.Shape().Dimensions[3])).Product() // [(kh, kw, m), other's channels]
+	g = Reshape(g, k, k, m, -1)
+	if shifted == dy {
+		g = TransposeAllAxes(g, 0, 1, 3, 2) // [k, k, C, O]
+	}
+	return g
+}
+
+// padSpatial pads the last two axes of x with p zeros on each side, by
+// concatenation.
+func padSpatial(x *Node, p int) *Node {
+	d := x.Shape().Dimensions
+	g := x.Graph()
+	rows := Zeros(g, shapes.Make(x.DType(), d[0], d[1], p, d[3]))
+	x = Concatenate([]*Node{rows, x, rows}, 2)
+	cols := Zeros(g, shapes.Make(x.DType(), d[0], d[1], d[2]+2*p, p))
+	return Concatenate([]*Node{cols, x, cols}, 3)
 }
 
 // convRows is Conv2D without the bias, for kernel > 1 or stride 2 (see Conv2D):

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -298,6 +299,39 @@ func TestConv2D(t *testing.T) {
 		}, xt, tensors.FromFlatDataAndDimensions(r, bs, ho, wo, o))
 		assertClose(t, "dL/dx of Conv2D vs native", flat[float32](t, grads[0]), toF64(flat[float32](t, grads[2])), 1e-4)
 		assertClose(t, "dL/dweights of Conv2D vs native", flat[float32](t, grads[1]), toF64(flat[float32](t, grads[3])), 1e-4)
+	}
+}
+
+// TestConvSameGrad checks convSameGrad, the stride-1 convolution with its gradient
+// written out (ONNX Runtime's formulation), against GoMLX's convolution and its
+// gradient on the test backend: the value, dL/dx and dL/dweights of
+// L = <conv(x), r> + <x, q> (x used twice, so its gradient must add to the other
+// path's), for more, fewer and as many output as input channels (the two ways of
+// shifting) and kernels 1 and 3, with two such convolutions in one graph (each must
+// take its own output gradient).
+func TestConvSameGrad(t *testing.T) {
+	bk := testBackend(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	const bs, h, w = 2, 5, 6
+	for _, tc := range []struct{ k, c, o int }{{3, 3, 5}, {3, 5, 3}, {3, 4, 4}, {1, 3, 5}, {1, 5, 3}} {
+		x := tensors.FromFlatDataAndDimensions(toF32(randSlice(rng, bs*h*w*tc.c, 1)), bs, h, w, tc.c)
+		w1 := tensors.FromFlatDataAndDimensions(toF32(randSlice(rng, tc.k*tc.k*tc.c*tc.o, 1)), tc.k, tc.k, tc.c, tc.o)
+		w2 := tensors.FromFlatDataAndDimensions(toF32(randSlice(rng, tc.k*tc.k*tc.o*tc.o, 1)), tc.k, tc.k, tc.o, tc.o)
+		r := tensors.FromFlatDataAndDimensions(toF32(randSlice(rng, bs*h*w*tc.o, 1)), bs, h, w, tc.o)
+		q := tensors.FromFlatDataAndDimensions(toF32(randSlice(rng, bs*h*w*tc.c, 1)), bs, h, w, tc.c)
+		build := func(conv func(x, w *graph.Node) *graph.Node) func(_ *model.Scope, xn, w1n, w2n, rn, qn *graph.Node) []*graph.Node {
+			return func(_ *model.Scope, xn, w1n, w2n, rn, qn *graph.Node) []*graph.Node {
+				y := conv(graph.Tanh(conv(xn, w1n)), w2n)
+				l := graph.Add(graph.ReduceAllSum(graph.Mul(y, rn)), graph.ReduceAllSum(graph.Mul(xn, qn)))
+				return append([]*graph.Node{y}, graph.Gradient(l, xn, w1n, w2n)...)
+			}
+		}
+		ours := model.MustExecOnceN(bk, model.NewStore(), build(convSameGrad), x, w1, w2, r, q)
+		want := model.MustExecOnceN(bk, model.NewStore(), build(func(x, w *graph.Node) *graph.Node { return convSame(x, w, 1) }), x, w1, w2, r, q)
+		for i, name := range []string{"y", "dL/dx", "dL/dw1", "dL/dw2"} {
+			ref := flat[float32](t, want[i])
+			assertClose(t, fmt.Sprintf("k=%d %d->%d %s", tc.k, tc.c, tc.o, name), flat[float32](t, ours[i]), toF64(ref), 1e-5*max(1, maxAbs(ref)))
+		}
 	}
 }
 
