@@ -3,6 +3,7 @@ package models
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -275,7 +276,7 @@ func convSame(x, weights *Node, stride int) *Node {
 // convSameGrad is convSame with stride 1 and its gradient written out, for ONNX
 // Runtime: GoMLX's gradient of a convolution computes the weight gradient as a
 // convolution of x by the output gradient (a k×k output, an H×W "kernel"), which
-// ONNX Runtime runs as an im2col of H·W·B rows for 9 columns, 5-30 times slower than
+// ONNX Runtime runs as an im2col of H·W·B rows for 9 columns, 10-30 times slower than
 // the forward convolution (bench/RESULTS.md, "The training step on ONNX Runtime").
 // With p = (k-1)/2, dy the gradient of the output and
 // dyp it zero-padded by p,
@@ -333,7 +334,7 @@ func convWeightGrad(x, dy *Node, k int) *Node {
 		shifted, other, start = x, dy, func(kh int) int { return kh }
 	}
 	m := shifted.Shape().Dimensions[3]
-	sp := padSpatial(TransposeAllAxes(shifted, 3, 0, 1, 2), p) // [m, B, H+2p, W+2p]
+	sp := padAxes(TransposeAllAxes(shifted, 3, 0, 1, 2), p, 2) // [m, B, H+2p, W+2p]
 	windows := make([]*Node, 0, k*k)
 	for kh := range k {
 		for kw := range k {
@@ -348,17 +349,6 @@ func convWeightGrad(x, dy *Node, k int) *Node {
 		g = TransposeAllAxes(g, 0, 1, 3, 2) // [k, k, C, O]
 	}
 	return g
-}
-
-// padSpatial pads the last two axes of x with p zeros on each side, by
-// concatenation.
-func padSpatial(x *Node, p int) *Node {
-	d := x.Shape().Dimensions
-	g := x.Graph()
-	rows := Zeros(g, shapes.Make(x.DType(), d[0], d[1], p, d[3]))
-	x = Concatenate([]*Node{rows, x, rows}, 2)
-	cols := Zeros(g, shapes.Make(x.DType(), d[0], d[1], d[2]+2*p, p))
-	return Concatenate([]*Node{cols, x, cols}, 3)
 }
 
 // convRows is Conv2D without the bias, for kernel > 1 or stride 2 (see Conv2D):
@@ -396,16 +386,23 @@ func convRows(x, weights *Node, kernel, stride int) *Node {
 
 // padZeros pads the two spatial axes of x [B, H, W, C] with p zeros on each side by
 // concatenation (Pad has no gradient in GoMLX v0.28).
-func padZeros(x *Node, p int) *Node {
+func padZeros(x *Node, p int) *Node { return padAxes(x, p, 1) }
+
+// padAxes pads axes a and a+1 of the rank-4 x with p zeros on each side, by
+// concatenation.
+func padAxes(x *Node, p, a int) *Node {
 	if p == 0 {
 		return x
 	}
 	g := x.Graph()
-	d := x.Shape().Dimensions
-	rows := Zeros(g, shapes.Make(x.DType(), d[0], p, d[2], d[3]))
-	x = Concatenate([]*Node{rows, x, rows}, 1)
-	cols := Zeros(g, shapes.Make(x.DType(), d[0], d[1]+2*p, p, d[3]))
-	return Concatenate([]*Node{cols, x, cols}, 2)
+	d := slices.Clone(x.Shape().Dimensions)
+	d[a] = p
+	rows := Zeros(g, shapes.Make(x.DType(), d...))
+	x = Concatenate([]*Node{rows, x, rows}, a)
+	d = slices.Clone(x.Shape().Dimensions)
+	d[a+1] = p
+	cols := Zeros(g, shapes.Make(x.DType(), d...))
+	return Concatenate([]*Node{cols, x, cols}, a+1)
 }
 
 // Downsample halves the spatial size of x [B, H, W, C] (H, W even): with
