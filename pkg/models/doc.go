@@ -2,7 +2,8 @@
 // al. 2020 for images and a residual MLP for low-dimensional data, with the layers
 // they need that GoMLX lacks or runs slowly on its pure-Go backend (GroupNorm, a 3×3
 // convolution as shifted copies and one matrix product, the sinusoidal time
-// embedding).
+// embedding). How a layer is computed can depend on the backend (formulationOf: the
+// convolution and its gradient, SiLU, softmax); the function and the variables do not.
 //
 // Both networks come as a diffusion.Denoiser (NewUNet, NewMLP) and as a bare graph
 // builder fn(scope, x, t) (UNetFn, MLPFn) that a trainer can call inside its own graph
