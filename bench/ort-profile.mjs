@@ -17,6 +17,14 @@ if (!model) {
 }
 const runs = Number(runsArg ?? 5);
 const threads = Number(threadsArg ?? 0);
+if (!Number.isInteger(runs) || runs < 1) {
+  console.error(`RUNS ${runsArg}: want a whole number >= 1`);
+  process.exit(2);
+}
+if (!Number.isInteger(threads) || threads < 0) {
+  console.error(`THREADS ${threadsArg}: want a whole number >= 0 (0: ONNX Runtime's default)`);
+  process.exit(2);
+}
 const require = createRequire(import.meta.url);
 const ort = require(process.env.ORT_NODE ?? 'onnxruntime-node');
 
