@@ -5,7 +5,8 @@
 //	node bench/ort-profile.mjs MODEL.onnx [RUNS] [THREADS]
 //
 // ORT_NODE names the onnxruntime-node package directory (bench/ort-profile.sh
-// installs it under build/ort/node_modules).
+// installs it under build/ort/node_modules); TOP is how many of the slowest nodes to
+// list (25).
 import { createRequire } from 'node:module';
 import { readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -93,6 +94,6 @@ for (const [op, s] of [...byOp].sort((a, b) => b[1].us - a[1].us)) {
   console.log(`${op.padEnd(26)} ${String(s.count / runs).padStart(10)} ${(s.us / runs / 1000).toFixed(2).padStart(8)} ${(100 * s.us / total).toFixed(1).padStart(6)}%`);
 }
 console.log('\nslowest nodes                                   op           ms/run  output');
-for (const [k, t] of [...byNode].sort((a, b) => b[1].us - a[1].us).slice(0, 60)) {
+for (const [k, t] of [...byNode].sort((a, b) => b[1].us - a[1].us).slice(0, Number(process.env.TOP ?? 25))) {
   console.log(`${k.slice(0, 46).padEnd(47)} ${t.op.padEnd(12)} ${(t.us / runs / 1000).toFixed(2).padStart(7)}  ${t.shape.slice(0, 80)}`);
 }
