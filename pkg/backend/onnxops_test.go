@@ -178,3 +178,86 @@ func TestBroadcastScalar(t *testing.T) {
 		}
 	}
 }
+
+// TestReduceSumAsProduct checks which sums withOps computes as a product with ones
+// (leading axes, any order, enough values, a short kept block, floats) and that
+// the sums, float32 and float64, through either path equal the pure-Go backend's
+// own to rounding.
+func TestReduceSumAsProduct(t *testing.T) {
+	for _, tc := range []struct {
+		dims, axes []int
+		want       bool
+	}{
+		{[]int{64, 28, 28, 16}, []int{0, 1, 2}, true},
+		{[]int{64, 28, 28, 16}, []int{2, 0, 1}, true},
+		{[]int{2048, 3}, []int{0}, true},
+		{[]int{1023, 3}, []int{0}, false},           // too few values a sum
+		{[]int{2048, 65}, []int{0}, false},          // kept rows long enough
+		{[]int{2048, 1}, []int{0}, false},           // one output
+		{[]int{64, 28, 28, 16}, []int{1, 2}, false}, // middle axes
+		{[]int{64, 28, 28, 16}, []int{0, 2}, false}, // not a block
+		{[]int{64, 28, 28}, []int{0, 1, 2}, false},  // every axis
+	} {
+		if _, _, got := leadingReduction(shapes.Make(dtypes.Float32, tc.dims...), tc.axes); got != tc.want {
+			t.Errorf("leadingReduction(%v, axes %v) = %v, want %v", tc.dims, tc.axes, got, tc.want)
+		}
+	}
+	if _, _, got := leadingReduction(shapes.Make(dtypes.Int32, 2048, 3), []int{0}); got {
+		t.Error("leadingReduction(int32 [2048 3], axes [0]) = true, want false (floats only)")
+	}
+
+	native, err := Open(GoDefaultConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped := compute.Backend(&withOps{native})
+	for _, tc := range []struct {
+		dims, axes []int
+	}{{[]int{16, 9, 10, 5}, []int{0, 1, 2}}, {[]int{16, 9, 10, 5}, []int{1, 0}}, {[]int{1500, 3}, []int{0}}, {[]int{16, 9, 10, 5}, []int{1, 2}}} {
+		n := 1
+		for _, d := range tc.dims {
+			n *= d
+		}
+		x := make([]float64, n)
+		for i := range x {
+			x[i] = float64(i%23)/8 - 1
+		}
+		for _, f64 := range []bool{false, true} {
+			in := func() *tensors.Tensor {
+				if f64 {
+					return tensors.FromFlatDataAndDimensions(slices.Clone(x), tc.dims...)
+				}
+				x32 := make([]float32, n)
+				for i, v := range x {
+					x32[i] = float32(v)
+				}
+				return tensors.FromFlatDataAndDimensions(x32, tc.dims...)
+			}
+			fn := func(xn *graph.Node) *graph.Node { return graph.ReduceSum(xn, tc.axes...) }
+			want, got := graph.MustExecOnce(native, fn, in()), graph.MustExecOnce(wrapped, fn, in())
+			if !want.Shape().Equal(got.Shape()) {
+				t.Fatalf("ReduceSum(%v, axes %v) shape %s, native %s", tc.dims, tc.axes, got.Shape(), want.Shape())
+			}
+			w, g := toFloat64(want), toFloat64(got)
+			for i := range w {
+				if math.Abs(w[i]-g[i]) > 1e-4*(1+math.Abs(w[i])) {
+					t.Errorf("ReduceSum(%v, axes %v, float64 %v)[%d] = %g, native %g", tc.dims, tc.axes, f64, i, g[i], w[i])
+					break
+				}
+			}
+		}
+	}
+}
+
+// toFloat64 copies a float32 or float64 tensor's values as float64.
+func toFloat64(t *tensors.Tensor) []float64 {
+	if t.DType() == dtypes.Float64 {
+		return tensors.MustCopyFlatData[float64](t)
+	}
+	v := tensors.MustCopyFlatData[float32](t)
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
