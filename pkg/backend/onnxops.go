@@ -25,7 +25,8 @@ import (
 // of early trials), and a Reshape to a scalar cannot be returned (see Return and
 // Reshape). A binary op of a scalar and a tensor of many short rows gets the scalar
 // broadcast first (see broadcastScalar): ONNX Runtime runs it 15-40 times slower
-// otherwise.
+// otherwise; a sum over leading axes into short rows is a product with ones (see
+// ReduceSum), for the same reason.
 //
 // Everything else is the wrapped backend's. Its buffers and executables are wrapped
 // too, so that every tensor GoMLX makes names this backend (GoMLX ties a tensor to
