@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/compute/support/xslices"
 )
 
 // withOps wraps ONNX Runtime's backend (compute-onnx) with what difflab's graphs
@@ -592,7 +593,7 @@ func leadingReduction(s shapes.Shape, axes []int) (n, c int, ok bool) {
 	if k == 0 || k >= s.Rank() || (s.DType != dtypes.Float32 && s.DType != dtypes.Float64) {
 		return 0, 0, false
 	}
-	if !slices.Equal(slices.Sorted(slices.Values(axes)), iota(k)) {
+	if !slices.Equal(slices.Sorted(slices.Values(axes)), xslices.Iota(0, k)) {
 		return 0, 0, false
 	}
 	n, c = 1, 1
@@ -604,15 +605,6 @@ func leadingReduction(s shapes.Shape, axes []int) (n, c int, ok bool) {
 		}
 	}
 	return n, c, n >= minReduceCount && c > 1 && c <= maxReduceSpan
-}
-
-// iota is 0, 1, ..., k-1.
-func iota(k int) []int {
-	v := make([]int, k)
-	for i := range v {
-		v[i] = i
-	}
-	return v
 }
 
 // oneOf is 1 as a flat slice of dtype (float32 or float64), for Constant.
