@@ -472,7 +472,7 @@ func (f *opsFunction) padInterior(x, fill compute.Value, axis, k int) (compute.V
 	}
 	starts, limits := make([]int, len(d)), append([]int{}, flat...)
 	limits[axis] = (n-1)*(1+k) + 1
-	return f.Slice(y, starts, limits, ones(len(d)))
+	return f.Slice(y, starts, limits, xslices.SliceWithValue(len(d), 1))
 }
 
 // crop drops lo values at the start and hi at the end of x's axis.
@@ -487,7 +487,7 @@ func (f *opsFunction) crop(x compute.Value, axis, lo, hi int) (compute.Value, er
 	d := s.Dimensions
 	starts, limits := make([]int, len(d)), append([]int{}, d...)
 	starts[axis], limits[axis] = lo, d[axis]-hi
-	return f.Slice(x, starts, limits, ones(len(d)))
+	return f.Slice(x, starts, limits, xslices.SliceWithValue(len(d), 1))
 }
 
 func (f *opsFunction) padEdges(x, fill compute.Value, axis, start, end int) (compute.Value, error) {
@@ -529,14 +529,6 @@ func (f *opsFunction) padEdges(x, fill compute.Value, axis, start, end int) (com
 		parts = append(parts, block)
 	}
 	return f.Concatenate(axis, parts...)
-}
-
-func ones(n int) []int {
-	v := make([]int, n)
-	for i := range v {
-		v[i] = 1
-	}
-	return v
 }
 
 // ReduceSum over the leading axes of x, at least minReduceCount values into each of
