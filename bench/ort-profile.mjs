@@ -1,6 +1,7 @@
 // Runs an ONNX model (bench/ortmodel writes difflab's) under ONNX Runtime's
 // profiler with random inputs and prints where a run's time goes, per operator
-// type and for the slowest nodes, after one untimed warm-up run:
+// type, per output element type and for the slowest nodes, after one untimed
+// warm-up run:
 //
 //	node bench/ort-profile.mjs MODEL.onnx [RUNS] [THREADS]
 //
@@ -74,6 +75,7 @@ const after = modelRuns.length > 1 ? modelRuns[0].ts + modelRuns[0].dur : 0;
 const nodes = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= after);
 const byOp = new Map();
 const byNode = new Map();
+const byType = new Map(); // by the element type of a node's first output
 for (const e of nodes) {
   const op = e.args.op_name;
   const s = byOp.get(op) ?? { us: 0, count: 0 };
@@ -84,6 +86,12 @@ for (const e of nodes) {
   const t = byNode.get(k) ?? { op, us: 0, shape: JSON.stringify(e.args.output_type_shape ?? '') };
   t.us += e.dur;
   byNode.set(k, t);
+  const out = (e.args.output_type_shape ?? [])[0];
+  const type = out ? Object.keys(out)[0] : '(none)';
+  const u = byType.get(type) ?? { us: 0, count: 0 };
+  u.us += e.dur;
+  u.count++;
+  byType.set(type, u);
 }
 const total = [...byOp.values()].reduce((a, s) => a + s.us, 0);
 const timed = wall.slice(1);
@@ -92,6 +100,10 @@ console.log(`kernel time ${(total / runs / 1000).toFixed(1)} ms a run (summed ov
 console.log('\nop type                     nodes/run   ms/run   share');
 for (const [op, s] of [...byOp].sort((a, b) => b[1].us - a[1].us)) {
   console.log(`${op.padEnd(26)} ${String(s.count / runs).padStart(10)} ${(s.us / runs / 1000).toFixed(2).padStart(8)} ${(100 * s.us / total).toFixed(1).padStart(6)}%`);
+}
+console.log('\noutput type                 nodes/run   ms/run   share');
+for (const [type, s] of [...byType].sort((a, b) => b[1].us - a[1].us)) {
+  console.log(`${type.padEnd(26)} ${String(s.count / runs).padStart(10)} ${(s.us / runs / 1000).toFixed(2).padStart(8)} ${(100 * s.us / total).toFixed(1).padStart(6)}%`);
 }
 console.log('\nslowest nodes                                   op           ms/run  output');
 for (const [k, t] of [...byNode].sort((a, b) => b[1].us - a[1].us).slice(0, Number(process.env.TOP ?? 25))) {
