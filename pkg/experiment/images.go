@@ -6,10 +6,13 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/gomlx/compute"
 
 	"github.com/difflab/difflab/pkg/data"
 	"github.com/difflab/difflab/pkg/diffusion"
@@ -21,7 +24,7 @@ import (
 
 // FeatureCacheDir is where the classifier that defines the image metrics' feature
 // space is cached, trained once per dataset and configuration.
-const FeatureCacheDir = "runs/cache/features"
+const FeatureCacheDir = features.DefaultCacheDir
 
 // gridImages is how many samples of each image cell are kept as a picture.
 const gridImages = 16
@@ -49,29 +52,37 @@ func (r *Runner) realImages(seed, stream uint64, n int) ([]float32, []int, error
 	return out, ds.Shape, nil
 }
 
-// classifier returns the feature extractor of the image metrics, training it the
-// first time (a few minutes) and loading it from FeatureCacheDir afterwards.
+// classifier returns the feature extractor of the image metrics (FeatureClassifier
+// on the runner's backend), loading it once per runner.
 func (r *Runner) classifier() (*features.Classifier, error) {
 	if r.cls != nil {
 		return r.cls, nil
 	}
-	cfg := features.ClassifierConfig{}
-	if r.Progress != nil {
-		// Training takes minutes the first time: a line every tenth of the way.
-		start := time.Now()
-		cfg.Progress = func(step, steps int, loss float64) {
-			if step == 1 || step%max(1, steps/10) == 0 || step == steps {
-				fmt.Fprintf(r.Progress, "feature classifier for %s (trained once, cached in %s): step %d/%d  loss %.4f  %s\n",
-					r.Config.Data.Name, FeatureCacheDir, step, steps, loss, progress.FormatDuration(time.Since(start)))
-			}
-		}
-	}
-	cls, err := features.LoadOrTrain(r.Backend, r.Config.Data.Name, FeatureCacheDir, cfg)
+	cls, err := FeatureClassifier(r.Backend, r.Config.Data.Name, r.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: feature classifier: %w", err)
 	}
 	r.cls = cls
 	return cls, nil
+}
+
+// FeatureClassifier returns the classifier whose feature space the image metrics
+// are measured in: pkg/features' default classifier of dataset, loaded from
+// FeatureCacheDir, or trained on b the first time (a few minutes on a CPU) with a
+// progress line every tenth of the way to w (nil: silent) and cached there.
+// Its Hash is stored with every metric: numbers compare only under one hash.
+func FeatureClassifier(b compute.Backend, dataset string, w io.Writer) (*features.Classifier, error) {
+	cfg := features.ClassifierConfig{}
+	if w != nil {
+		start := time.Now()
+		cfg.Progress = func(step, steps int, loss float64) {
+			if step == 1 || step%max(1, steps/10) == 0 || step == steps {
+				fmt.Fprintf(w, "feature classifier for %s (trained once, cached in %s): step %d/%d  loss %.4f  %s\n",
+					dataset, FeatureCacheDir, step, steps, loss, progress.FormatDuration(time.Since(start)))
+			}
+		}
+	}
+	return features.LoadOrTrain(b, dataset, FeatureCacheDir, cfg)
 }
 
 // imageCell samples an image cell and evaluates it in the classifier's feature

@@ -90,8 +90,12 @@ func CachePath(cacheDir, dataset string, cfg ClassifierConfig) string {
 	return filepath.Join(cacheDir, dataset+"-"+CacheKey(dataset, cfg)+cacheExt)
 }
 
-// LoadOrTrain returns the classifier for the named dataset ("mnist" or
-// "fashion-mnist", loaded with data.Load from their default places) and cfg: loaded
+// Datasets are the datasets LoadOrTrain trains a classifier on: the labelled
+// image datasets of data.Load whose examples have ImageShape.
+var Datasets = []string{"fashion-mnist", "mnist"}
+
+// LoadOrTrain returns the classifier for the named dataset (one of Datasets,
+// loaded with data.Load from its default place) and cfg: loaded
 // from CachePath(cacheDir, dataset, cfg) when that file exists, otherwise trained
 // with Train on the train split, measured on the test split (TestAccuracy), and
 // saved there (the folder is created; the file is written under a temporary name,

@@ -69,7 +69,10 @@ type ClassifierConfig struct {
 	LearningRate float64 `json:"learning_rate"`
 	// Seed seeds the weights' initialisation (GoMLX's model.ParamInitialSeed) and the
 	// order of the batches (data.NewLoader). Default 0. Training on the pure-Go backend
-	// with the same seed, data and config gives the same weights.
+	// with the same seed, data and config gives the same weights from the same matrix
+	// kernels: its AVX2 and AVX-512 kernels round float32 sums differently, so an
+	// AVX-512 machine trains other weights unless GOMLX_SIMD_AVX512=false (the AVX2
+	// kernels, which gave the same weights on two machines); other backends differ again.
 	Seed uint64 `json:"seed"`
 	// Conv1 and Conv2 are the channels of the first and second 3×3 convolution, >= 1.
 	// Defaults DefaultConv1 (32) and DefaultConv2 (64).

@@ -580,3 +580,18 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(steps*b.N), "s/step")
 }
+
+// TestDatasetsHaveTheClassifiersShape: every name in Datasets loads as labelled
+// images of ImageShape with labels in [0, DefaultClasses).
+func TestDatasetsHaveTheClassifiersShape(t *testing.T) {
+	for _, name := range Datasets {
+		ds, err := data.Load(name, data.Options{Split: data.Test})
+		if err != nil {
+			t.Logf("%s not installed here: %v", name, err)
+			continue
+		}
+		if err := checkDataset(ds, DefaultClasses); err != nil {
+			t.Errorf("Datasets holds %q, but: %v", name, err)
+		}
+	}
+}
