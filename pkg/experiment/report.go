@@ -419,6 +419,14 @@ func (res *Results) Markdown(written time.Time, have figures) []byte {
 	for _, cr := range res.Cells {
 		total += cr.Seconds
 	}
+	if res.Extractor != "" {
+		fmt.Fprintf(&md, "- feature classifier of the image metrics: hash %s, test accuracy %.2f%% (`difflab features`); metrics compare only under one hash\n",
+			res.Extractor, 100*res.ExtractorAccuracy)
+		if other := otherExtractors(res); len(other) > 0 {
+			fmt.Fprintf(&md, "- **warning: %s measured with another classifier (%s)**: their image metrics are not comparable with the floor or the other cells\n",
+				other[0], strings.Join(other[1:], ", "))
+		}
+	}
 	fmt.Fprintf(&md, "- sampling time over all cells: %.1f s; report written %s\n\n", total, written.UTC().Format("2006-01-02 15:04 MST"))
 	if c.Mode == ModeInversion {
 		fmt.Fprintf(&md, "Each cell encodes %d samples of the data to x_T with the deterministic DDIM update (eta = 0) over S steps and decodes them back over the same steps (Song et al. 2021, section 5.4). Columns: the number of steps S.\n\n", c.Eval.N)
@@ -756,4 +764,31 @@ func (r *Runner) sampleGrid(res *Results, sched diffusion.ScheduleKind, spacing 
 	return plot.PNG(func(w io.Writer) error {
 		return plot.ScatterGrid(w, titles, cells, [2]float64{lo - pad, hi + pad}, 170)
 	})
+}
+
+// otherExtractors describes the cells of res measured with a feature classifier
+// other than res.Extractor: nil when there is none, else "N cells" (or "1 cell")
+// followed by the hashes of those classifiers, sorted ("no hash" for a cell that
+// recorded none).
+func otherExtractors(res *Results) []string {
+	n := 0
+	hashes := map[string]bool{}
+	for _, cr := range res.Cells {
+		if cr.Extractor != res.Extractor {
+			n++
+			h := cr.Extractor
+			if h == "" {
+				h = "no hash"
+			}
+			hashes[h] = true
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	count := fmt.Sprintf("%d cells", n)
+	if n == 1 {
+		count = "1 cell"
+	}
+	return append([]string{count}, slices.Sorted(maps.Keys(hashes))...)
 }

@@ -217,7 +217,55 @@ metrics = ["fid", "precision", "recall"]
 	c := res.Config
 	c.Model.pinned, c.Model.pinnedStep, c.Model.weights = "ckpt/ckpt-00005400", 5400, "0123456789abcdef"
 	res.VLB = map[diffusion.ScheduleKind]map[string]float64{diffusion.Linear: {"total": 1.234, "prior": 0.0001, "kl": 1.0, "decoder": 0.2339}}
+	res.Extractor, res.ExtractorAccuracy = "feedfacecafebeef", 0.9812
+	for i := range res.Cells {
+		res.Cells[i].Extractor = res.Extractor
+	}
 	checkGolden(t, "report-images.md", res.Markdown(goldenTime, allFigures(c)))
+}
+
+// TestReportWarnsOfOtherExtractors: a report whose cells were measured with
+// feature classifiers other than the floor's says how many and which.
+func TestReportWarnsOfOtherExtractors(t *testing.T) {
+	const config = `
+name = "extractors"
+T = 100
+[data]
+name = "mnist"
+[model]
+kind = "checkpoint"
+checkpoint = "ckpt"
+[grid]
+steps = [10, 50]
+[eval]
+n = 100
+metrics = ["fid"]
+`
+	res := synthetic(t, config, func(string, Cell) float64 { return 30 }, func(string, uint64) float64 { return 3 })
+	res.Extractor, res.ExtractorAccuracy = "aaaaaaaaaaaaaaaa", 0.98
+	for i := range res.Cells {
+		res.Cells[i].Extractor = res.Extractor
+	}
+	md := string(res.Markdown(goldenTime, allFigures(res.Config)))
+	if !strings.Contains(md, "- feature classifier of the image metrics: hash aaaaaaaaaaaaaaaa, test accuracy 98.00%") {
+		t.Errorf("the report does not name the classifier:\n%s", md)
+	}
+	if strings.Contains(md, "warning") {
+		t.Errorf("one classifier throughout, but the report warns:\n%s", md)
+	}
+	if len(res.Cells) < 3 {
+		t.Fatalf("%d cells, want >= 3", len(res.Cells))
+	}
+	res.Cells[0].Extractor, res.Cells[2].Extractor = "bbbbbbbbbbbbbbbb", ""
+	md = string(res.Markdown(goldenTime, allFigures(res.Config)))
+	if want := "**warning: 2 cells measured with another classifier (bbbbbbbbbbbbbbbb, no hash)**"; !strings.Contains(md, want) {
+		t.Errorf("the report does not contain %q:\n%s", want, md)
+	}
+	res.Cells[2].Extractor = res.Extractor
+	md = string(res.Markdown(goldenTime, allFigures(res.Config)))
+	if want := "**warning: 1 cell measured with another classifier (bbbbbbbbbbbbbbbb)**"; !strings.Contains(md, want) {
+		t.Errorf("the report does not contain %q:\n%s", want, md)
+	}
 }
 
 func TestClaim(t *testing.T) {

@@ -68,7 +68,10 @@ type CellResult struct {
 	// Seconds is the sampling wall time of the cell (not the evaluation).
 	Seconds float64 `json:"seconds"`
 	RunID   string  `json:"run_id"`
-	Resumed bool    `json:"-"`
+	// Extractor is the hash of the feature classifier the cell's image metrics
+	// were measured with ("" for 2-D data).
+	Extractor string `json:"extractor,omitempty"`
+	Resumed   bool   `json:"-"`
 }
 
 // Results are every cell's results, in Config.Cells order.
@@ -84,6 +87,11 @@ type Results struct {
 	VLB map[diffusion.ScheduleKind]map[string]float64
 	// Backend describes the backend that ran the cells, for the report.
 	Backend string
+	// Extractor and ExtractorAccuracy are the hash and the test accuracy of the
+	// feature classifier of the floor, for image data: the report names it, and
+	// the cells measured with another one.
+	Extractor         string
+	ExtractorAccuracy float64
 	// ReportPath is the report this Run wrote; "" for a worker that left it
 	// to another (see Runner.Worker).
 	ReportPath string
@@ -232,6 +240,9 @@ func (r *Runner) report(ctx context.Context, res *Results, scheds map[diffusion.
 		}
 		res.Floor = append(res.Floor, f)
 	}
+	if r.cls != nil {
+		res.Extractor, res.ExtractorAccuracy = r.cls.Hash(), r.cls.TestAccuracy
+	}
 	return r.writeReport(res, lease)
 }
 
@@ -324,7 +335,8 @@ func (r *Runner) finishedCells() (map[string]CellResult, error) {
 		for k, v := range ri.Metrics {
 			m[k] = v
 		}
-		out[cell.Key()] = CellResult{Cell: cell, Metrics: m, Seconds: m["time/sample_s"], RunID: ri.ID}
+		extractor, _ := ri.Params["extractor"].(string)
+		out[cell.Key()] = CellResult{Cell: cell, Metrics: m, Seconds: m["time/sample_s"], RunID: ri.ID, Extractor: extractor}
 	}
 	return out, nil
 }
@@ -630,7 +642,8 @@ func (r *Runner) logCell(cell Cell, vals map[string]float64, params track.Params
 	if err != nil {
 		return CellResult{}, err
 	}
-	return CellResult{Cell: cell, Metrics: vals, Seconds: vals["time/sample_s"], RunID: run.ID()}, nil
+	extractor, _ := params["extractor"].(string)
+	return CellResult{Cell: cell, Metrics: vals, Seconds: vals["time/sample_s"], RunID: run.ID(), Extractor: extractor}, nil
 }
 
 // Goals are the tracker's goals of the metrics that cells log, from the metrics
