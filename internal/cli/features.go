@@ -32,8 +32,8 @@ test accuracy.
 Its weights depend on the kernels that trained it. The pure-Go backend gives the
 same weights from the same kernels: on x86-64, GOMLX_BACKEND=go
 GOMLX_SIMD_AVX512=false trains with its AVX2 kernels (the same weights on two
-machines so far; its AVX-512 kernels round float32 sums differently, and other
-backends train other weights).`
+machines so far; its AVX-512 kernels round float32 sums differently, which gives
+other weights, the same on AMD and Intel; other backends train other weights).`
 
 func runFeatures(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("features", featuresSynopsis, stdout)
