@@ -32,7 +32,8 @@
 # The trainings, side by side ($TRAIN_RUNS, default "large-b128 large-v-b256"; the GPU is
 # far from busy with one of them):
 #   large-b128      configs/mnist-unet-large.toml at batch 128, $LARGE_STEPS steps (default
-#                   8000): the model of experiments/ddim-table1-mnist-large
+#                   8000): the large UNet's full recipe, scored on the grid of
+#                   experiments/ddim-table1-mnist-large (whose report is of a CPU-sized run)
 #   large-v-b256    the same net with v-prediction at batch 256, EMA 0.9995, $CLEAN_STEPS
 #                   steps (6000): the candidate for clean digits
 #   default-b128    configs/mnist-unet.toml (the default UNet) at batch 128, EMA 0.999, $DEFAULT_STEPS steps (8000)
