@@ -179,8 +179,9 @@ func TestReportGoldenInversion(t *testing.T) {
 	checkGolden(t, "report-inversion.md", res.Markdown(goldenTime, allFigures(res.Config)))
 }
 
-func TestReportGoldenImages(t *testing.T) {
-	const config = `
+// imagesConfig is an image experiment on a checkpoint, for the reports of
+// synthetic image results.
+const imagesConfig = `
 name = "golden-images"
 T = 100
 [data]
@@ -196,7 +197,9 @@ n = 100
 vlb_n = 10
 metrics = ["fid", "precision", "recall"]
 `
-	res := synthetic(t, config, func(metric string, c Cell) float64 {
+
+func TestReportGoldenImages(t *testing.T) {
+	res := synthetic(t, imagesConfig, func(metric string, c Cell) float64 {
 		row := 1 + 0.1*c.Eta
 		if c.Row() == RowSigmaHat {
 			row = 1.8
@@ -227,21 +230,7 @@ metrics = ["fid", "precision", "recall"]
 // TestReportWarnsOfOtherExtractors: a report whose cells were measured with
 // feature classifiers other than the floor's says how many and which.
 func TestReportWarnsOfOtherExtractors(t *testing.T) {
-	const config = `
-name = "extractors"
-T = 100
-[data]
-name = "mnist"
-[model]
-kind = "checkpoint"
-checkpoint = "ckpt"
-[grid]
-steps = [10, 50]
-[eval]
-n = 100
-metrics = ["fid"]
-`
-	res := synthetic(t, config, func(string, Cell) float64 { return 30 }, func(string, uint64) float64 { return 3 })
+	res := synthetic(t, imagesConfig, func(string, Cell) float64 { return 30 }, func(string, uint64) float64 { return 3 })
 	res.Extractor, res.ExtractorAccuracy = "aaaaaaaaaaaaaaaa", 0.98
 	for i := range res.Cells {
 		res.Cells[i].Extractor = res.Extractor
